@@ -1,0 +1,160 @@
+"""Cohort definitions as plain, immutable, validated data.
+
+A cohort is a set of persons, each with an index date: the first qualifying event in a
+domain (or the start of observation for :meth:`Cohort.everyone`), filtered by age at index,
+sex and required observation before and after index. Researchers build these with the
+fluent methods below; the model serialises to JSON and that JSON is what travels to a site.
+No code ever does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from behindglass.core.canonical import digest
+from behindglass.core.errors import SpecError
+
+Domain = Literal[
+    "condition", "drug", "procedure", "measurement", "observation", "visit", "device", "death"
+]
+Sex = Literal["male", "female"]
+
+
+class ConceptSet(BaseModel):
+    """Standard concept ids, optionally with all their descendants (via concept_ancestor)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    concept_ids: tuple[int, ...] = Field(min_length=1)
+    descendants: bool = True
+    exclude: tuple[int, ...] = ()
+
+    @model_validator(mode="after")
+    def _positive(self) -> ConceptSet:
+        bad = [c for c in (*self.concept_ids, *self.exclude) if c <= 0]
+        if bad:
+            raise ValueError(f"concept ids must be positive integers, got {bad}")
+        return self
+
+
+class Cohort(BaseModel):
+    """A cohort definition. Build with :meth:`condition`, :meth:`drug`, ... or :meth:`everyone`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    domain: Domain | None = None
+    concepts: ConceptSet | None = None
+    first_occurrence: bool = True
+    age_min: int | None = Field(default=None, ge=0, le=130)
+    age_max: int | None = Field(default=None, ge=0, le=130)
+    sex: tuple[Sex, ...] | None = None
+    prior_observation_days: int = Field(default=0, ge=0)
+    post_observation_days: int = Field(default=0, ge=0)
+    index_start: dt.date | None = None
+    index_end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Cohort:
+        if (self.domain is None) != (self.concepts is None):
+            raise ValueError("domain and concepts go together: give both or neither")
+        if self.domain == "death" and self.concepts is None:
+            raise ValueError("a death cohort needs a concept set (use any cause of death id)")
+        if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
+            raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
+        if self.index_start and self.index_end and self.index_start > self.index_end:
+            raise ValueError(f"index_start {self.index_start} is after index_end {self.index_end}")
+        if self.sex is not None and len(self.sex) == 0:
+            raise ValueError("sex filter is empty: give at least one of 'male', 'female'")
+        return self
+
+    # -- builders -----------------------------------------------------------------------
+    @classmethod
+    def everyone(cls) -> Cohort:
+        """Every person with an observation period; index = start of their first one."""
+        return cls()
+
+    @classmethod
+    def _entry(cls, domain: Domain, ids: int | tuple[int, ...] | list[int], descendants: bool,
+               exclude: tuple[int, ...] | list[int]) -> Cohort:
+        concept_ids = (ids,) if isinstance(ids, int) else tuple(ids)
+        try:
+            cs = ConceptSet(concept_ids=concept_ids, descendants=descendants,
+                            exclude=tuple(exclude))
+            return cls(domain=domain, concepts=cs)
+        except ValidationError as exc:
+            raise SpecError(_first_error(exc)) from None
+
+    @classmethod
+    def condition(cls, concept_ids: int | list[int], descendants: bool = True,
+                  exclude: tuple[int, ...] | list[int] = ()) -> Cohort:
+        return cls._entry("condition", concept_ids, descendants, exclude)
+
+    @classmethod
+    def drug(cls, concept_ids: int | list[int], descendants: bool = True,
+             exclude: tuple[int, ...] | list[int] = ()) -> Cohort:
+        return cls._entry("drug", concept_ids, descendants, exclude)
+
+    @classmethod
+    def procedure(cls, concept_ids: int | list[int], descendants: bool = True,
+                  exclude: tuple[int, ...] | list[int] = ()) -> Cohort:
+        return cls._entry("procedure", concept_ids, descendants, exclude)
+
+    @classmethod
+    def measurement(cls, concept_ids: int | list[int], descendants: bool = True,
+                    exclude: tuple[int, ...] | list[int] = ()) -> Cohort:
+        return cls._entry("measurement", concept_ids, descendants, exclude)
+
+    @classmethod
+    def visit(cls, concept_ids: int | list[int], descendants: bool = True,
+              exclude: tuple[int, ...] | list[int] = ()) -> Cohort:
+        return cls._entry("visit", concept_ids, descendants, exclude)
+
+    def _with(self, **changes: Any) -> Cohort:
+        try:
+            return Cohort.model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise SpecError(_first_error(exc)) from None
+
+    def age_between(self, low: int | None, high: int | None) -> Cohort:
+        """Keep persons whose age at index (in whole years) is within [low, high]."""
+        return self._with(age_min=low, age_max=high)
+
+    def sex_in(self, *sexes: Sex) -> Cohort:
+        return self._with(sex=tuple(sexes))
+
+    def all_occurrences(self) -> Cohort:
+        """Index on any qualifying event, not only the first (earliest qualifying one kept)."""
+        return self._with(first_occurrence=False)
+
+    def observed(self, prior_days: int = 0, post_days: int = 0) -> Cohort:
+        """Require continuous observation before and after index."""
+        return self._with(prior_observation_days=prior_days, post_observation_days=post_days)
+
+    def index_between(self, start: dt.date | str | None, end: dt.date | str | None) -> Cohort:
+        return self._with(index_start=start, index_end=end)
+
+    # -- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "cohort") -> Cohort:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(f"{where}: {_first_error(exc)}") from None
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable hash of the definition (used to cache materialised cohorts at a site)."""
+        return digest(self.to_dict())[:16]
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg

@@ -1,0 +1,81 @@
+"""Messages between researcher, hub and site. The hub and the site share only these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from behindglass.core.aggregates import SiteAggregate
+from behindglass.core.study import StudySpec
+
+TaskState = Literal["pending", "running", "released", "refused", "failed"]
+StudyState = Literal["running", "complete"]
+
+
+class Task(BaseModel):
+    """The work a hub hands one site for one study."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str
+    study_id: str
+    site: str
+    researcher: str
+    study: StudySpec
+    created: dt.datetime
+
+
+class Refusal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    analysis: str
+    reason: str
+
+
+class Release(BaseModel):
+    """What a site posts back: released aggregates and, per analysis, any refusal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str
+    site: str
+    aggregates: tuple[SiteAggregate, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    error: str | None = None
+    audit_head: str | None = Field(default=None, description="site audit chain hash at release")
+
+
+class TaskStatus(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str
+    site: str
+    state: TaskState
+    updated: dt.datetime
+    detail: str | None = None
+
+
+class StudyStatus(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    study_id: str
+    title: str
+    researcher: str
+    state: StudyState
+    created: dt.datetime
+    tasks: tuple[TaskStatus, ...]
+
+
+class StudyResults(BaseModel):
+    """Per-site releases plus the hub's combination of each analysis."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    study_id: str
+    title: str
+    state: StudyState
+    study: StudySpec
+    releases: tuple[Release, ...]
+    combined: dict[str, dict[str, Any]]

@@ -1,0 +1,18 @@
+"""A site's disclosure policy: the rules every release must pass, whatever produced it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_MIN_CELL = 11
+
+
+class DisclosurePolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_cell: int = Field(default=DEFAULT_MIN_CELL, ge=1,
+                          description="any person count below this is suppressed")
+    secondary_suppression: bool = Field(
+        default=True, description="suppress further cells so suppressed ones cannot be derived"
+    )
+    max_top_n: int = Field(default=50, ge=1, description="longest top-concept list released")

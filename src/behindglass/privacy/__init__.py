@@ -1,0 +1,1 @@
+"""behindglass.privacy"""
