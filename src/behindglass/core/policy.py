@@ -15,4 +15,3 @@ class DisclosurePolicy(BaseModel):
     secondary_suppression: bool = Field(
         default=True, description="suppress further cells so suppressed ones cannot be derived"
     )
-    max_top_n: int = Field(default=50, ge=1, description="longest top-concept list released")

@@ -1,0 +1,23 @@
+"""The analyses a site has installed. A study may only name analyses listed here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from behindglass.analyses.base import Analysis
+from behindglass.analyses.characterize import CharacterizeAnalysis, CohortCountAnalysis
+from behindglass.core.errors import SpecError
+
+CATALOG: Mapping[str, Analysis] = MappingProxyType({
+    a.kind: a for a in (CohortCountAnalysis(), CharacterizeAnalysis())
+})
+
+
+def get_analysis(kind: str) -> Analysis:
+    try:
+        return CATALOG[kind]
+    except KeyError:
+        raise SpecError(
+            f"unknown analysis kind {kind!r}; this catalog has: {sorted(CATALOG)}"
+        ) from None
