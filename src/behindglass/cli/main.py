@@ -46,7 +46,7 @@ def cli() -> None:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -59,6 +59,8 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    # standalone_mode=False hands ctx.exit(n) back as a return value
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ class TaskStatus(BaseModel):
     state: TaskState
     updated: dt.datetime
     detail: str | None = None
+    release_digest: str | None = Field(
+        default=None, description="sha256 of the release body as the hub received it; equals "
+                                  "the digest in the site's audit log")
 
 
 class StudyStatus(BaseModel):

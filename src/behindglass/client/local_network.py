@@ -1,0 +1,151 @@
+"""A whole network on this machine: a real hub and one real site agent per site database,
+each its own OS process talking HTTP on loopback. For dry runs, demos, tests and
+benchmarks; the processes are exactly the ones a real deployment runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import httpx
+
+from behindglass.core.errors import NetworkError
+from behindglass.hub.state import HubState
+
+RESEARCHER = "researcher"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalNetwork:
+    """Start with ``with LocalNetwork({...}, workdir=...) as net:``; stops on exit, Ctrl-C too.
+
+    ``sites`` maps site names to DuckDB OMOP stores. Tokens are created in the hub's state
+    before it starts; each site's audit log is written to ``workdir/sites/NAME/audit.jsonl``
+    and each process's output to ``workdir/logs/NAME.log``.
+    """
+
+    def __init__(self, sites: Mapping[str, str | Path], *, workdir: str | Path,
+                 min_cell: int = 11, host: str = "127.0.0.1", port: int | None = None,
+                 poll_wait: float = 20.0) -> None:
+        if not sites:
+            raise NetworkError("a local network needs at least one site database")
+        self.sites = {name: Path(db) for name, db in sites.items()}
+        missing = [str(db) for db in self.sites.values() if not db.exists()]
+        if missing:
+            raise NetworkError(f"site database(s) not found: {missing}")
+        self.workdir = Path(workdir)
+        self.min_cell = min_cell
+        self.host = host
+        self.port = port or free_port(host)
+        self.poll_wait = poll_wait
+        self.url = f"http://{host}:{self.port}"
+        self.researcher_token = ""
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+
+    def audit_path(self, site: str) -> Path:
+        return self.workdir / "sites" / site / "audit.jsonl"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log_dir = self.workdir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        self._procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "behindglass.cli.main", *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hub = self._procs["hub"]
+            if hub.poll() is not None:
+                raise NetworkError(f"the hub exited with code {hub.returncode}; see "
+                                   f"{self.workdir / 'logs' / 'hub.log'}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1.0).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise NetworkError(f"the hub did not answer on {self.url} within {timeout:.0f} s")
+
+    def start(self, timeout: float = 30.0) -> LocalNetwork:
+        state_dir = self.workdir / "hub"
+        state = HubState(state_dir)
+        try:
+            site_tokens = {name: state.add_principal(name, "site") for name in self.sites}
+            self.researcher_token = state.add_principal(RESEARCHER, "researcher")
+        finally:
+            state.close()
+        try:
+            self._spawn("hub", ["hub", "serve", "--state", str(state_dir), "--host", self.host,
+                                "--port", str(self.port)])
+            self._wait_healthy(timeout)
+            for name, db in self.sites.items():
+                site_dir = self.audit_path(name).parent
+                site_dir.mkdir(parents=True, exist_ok=True)
+                # a token file, not an argument: argv is visible to every local user
+                token_file = site_dir / "site.token"
+                token_file.touch(mode=0o600)
+                token_file.write_text(site_tokens[name], encoding="utf-8")
+                self._spawn(name, [
+                    "site", "serve", "--db", str(db), "--hub", self.url, "--name", name,
+                    "--token-file", str(token_file), "--audit", str(self.audit_path(name)),
+                    "--min-cell", str(self.min_cell), "--wait", str(self.poll_wait),
+                ])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def check_running(self) -> None:
+        dead = {n: p.returncode for n, p in self._procs.items() if p.poll() is not None}
+        if dead:
+            raise NetworkError(f"process(es) exited: {dead}; logs in {self.workdir / 'logs'}")
+
+    def connect(self):  # -> behindglass.client.network.Network
+        from behindglass.client.network import connect
+
+        return connect(self.url, self.researcher_token)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop site agents first, then the hub: SIGTERM, then SIGKILL after ``grace``."""
+        order = [n for n in self._procs if n != "hub"] + (["hub"] if "hub" in self._procs else [])
+        for name in order:
+            proc = self._procs[name]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for name in order:
+            proc = self._procs[name]
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> LocalNetwork:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,199 @@
+"""The researcher's view of a network: draft a study, submit it, wait, read results.
+
+::
+
+    net = connect("http://127.0.0.1:8700", token)
+    study = net.study("Who has T2D?", cohorts={"t2d": Cohort.condition(201826)})
+    study.add(Characterize("t2d", by=["sex", "age_band"]))
+    result = study.run(timeout=300)
+    result["Characterize"].to_pandas(level="site", table="sex")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from behindglass.client.connection import HubConnection
+from behindglass.client.progress import StudyProgress
+from behindglass.client.results import StudyResult
+from behindglass.core.cohort import Cohort, _first_error
+from behindglass.core.errors import NetworkError, SpecError
+from behindglass.core.messages import StudyResults, StudyStatus
+from behindglass.core.study import AnalysisSpec, StudySpec
+
+TERMINAL = ("released", "refused", "failed")
+LONG_POLL = 10.0  # seconds per status long-poll; short enough to notice a dead hub
+
+
+class StudyTimeoutError(NetworkError, TimeoutError):
+    """A study did not complete within the time the researcher was willing to wait."""
+
+
+class _Request(Protocol):
+    def to_spec(self) -> AnalysisSpec: ...
+
+
+class StudyHandle:
+    """A submitted study, by id."""
+
+    def __init__(self, network: Network, study_id: str) -> None:
+        self.network = network
+        self.study_id = study_id
+
+    def status(self, wait: float = 0.0, after: dt.datetime | None = None) -> StudyStatus:
+        """Per-site progress. With ``wait``, the hub holds the request until a task changes
+        after ``after`` (or the study completes), at most ``wait`` seconds."""
+        params: dict[str, Any] = {}
+        if wait > 0:
+            params["wait"] = round(wait, 3)
+            if after is not None:
+                params["after"] = after.isoformat()
+        return StudyStatus.model_validate(
+            self.network._conn.get(f"/studies/{self.study_id}", params=params,
+                                   timeout=wait + 30.0))
+
+    def results(self) -> StudyResult:
+        """What the sites released so far, combined (call after :meth:`wait` for all)."""
+        data = self.network._conn.get(f"/studies/{self.study_id}/results")
+        return StudyResult(StudyResults.model_validate(data))
+
+    def wait(self, timeout: float = 600.0, progress: bool = True) -> StudyStatus:
+        """Block until every site has released, refused or failed.
+
+        Uses the hub's long-poll, so it returns as soon as the last site answers. Raises
+        :class:`StudyTimeoutError` after ``timeout`` seconds, naming the sites still
+        outstanding. ``progress`` shows per-site state on a terminal.
+        """
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        with StudyProgress(enabled=progress) as view:
+            while True:
+                view.update(status)
+                if status.state == "complete":
+                    return status
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    waiting = [f"{t.site} ({t.state})" for t in status.tasks
+                               if t.state not in TERMINAL]
+                    raise StudyTimeoutError(
+                        f"study {self.study_id} not complete after {timeout:g} s; "
+                        f"still waiting for: {', '.join(waiting)}")
+                latest = max((t.updated for t in status.tasks), default=None)
+                status = self.status(wait=min(remaining, LONG_POLL), after=latest)
+
+    def __repr__(self) -> str:
+        return f"<StudyHandle {self.study_id}>"
+
+
+class StudyDraft:
+    """A study being put together; nothing is sent until :meth:`submit` or :meth:`run`."""
+
+    def __init__(self, network: Network, title: str, cohorts: Mapping[str, Cohort],
+                 sites: list[str] | None = None, description: str = "") -> None:
+        if not cohorts:
+            raise SpecError("a study needs at least one cohort: cohorts={'name': Cohort...}")
+        self.network = network
+        self.title = title
+        self.description = description
+        self.cohorts = dict(cohorts)
+        self.sites = list(sites) if sites is not None else None
+        self.analyses: list[AnalysisSpec] = []
+
+    def add(self, request: AnalysisSpec | _Request) -> StudyDraft:
+        """Add an analysis request (an AnalysisSpec, or a builder with ``to_spec()``)."""
+        spec = request if isinstance(request, AnalysisSpec) else request.to_spec()
+        if not isinstance(spec, AnalysisSpec):
+            raise SpecError(f"add() takes an AnalysisSpec or a request builder, got "
+                            f"{type(request).__name__}")
+        if any(a.name == spec.name for a in self.analyses):
+            raise SpecError(f"this study already has an analysis named {spec.name!r}; "
+                            "give the request a different name=")
+        if spec.cohort not in self.cohorts:
+            raise SpecError(f"{spec.name} refers to cohort {spec.cohort!r}; this study's "
+                            f"cohorts: {sorted(self.cohorts)}")
+        self.analyses.append(spec)
+        return self
+
+    @property
+    def spec(self) -> StudySpec:
+        """The study as it will be sent."""
+        if not self.analyses:
+            raise SpecError(f"study {self.title!r} has no analyses yet; add one with .add()")
+        try:
+            return StudySpec(title=self.title, description=self.description,
+                             cohorts=self.cohorts, analyses=tuple(self.analyses),
+                             sites=tuple(self.sites) if self.sites is not None else None)
+        except ValidationError as exc:
+            raise SpecError(f"study {self.title!r}: {_first_error(exc)}") from None
+
+    def submit(self) -> StudyHandle:
+        return self.network.submit(self.spec)
+
+    def run(self, timeout: float = 600.0, progress: bool = True) -> StudyResult:
+        """Submit, wait for every site, and return the results."""
+        handle = self.submit()
+        handle.wait(timeout=timeout, progress=progress)
+        return handle.results()
+
+
+class Network:
+    """A researcher's connection to a hub. Use :func:`connect`."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._conn = HubConnection(url, token, timeout=timeout, transport=transport)
+        self.url = self._conn.url
+
+    def study(self, title: str, cohorts: Mapping[str, Cohort], sites: list[str] | None = None,
+              description: str = "") -> StudyDraft:
+        return StudyDraft(self, title, cohorts, sites=sites, description=description)
+
+    def submit(self, spec: StudySpec | dict[str, Any]) -> StudyHandle:
+        """Submit a whole study (a StudySpec, or its JSON as a dict)."""
+        if not isinstance(spec, StudySpec):
+            spec = StudySpec.from_dict(spec)
+        status = StudyStatus.model_validate(self._conn.post("/studies", json=spec.to_dict()))
+        return StudyHandle(self, status.study_id)
+
+    def studies(self) -> list[StudyStatus]:
+        """Your studies at this hub, oldest first."""
+        return [StudyStatus.model_validate(s) for s in self._conn.get("/studies")]
+
+    def get(self, study_id: str) -> StudyHandle:
+        """A handle on one of your studies (checked to exist)."""
+        handle = StudyHandle(self, study_id)
+        handle.status()
+        return handle
+
+    def sites(self) -> list[str]:
+        """Names of the sites registered at the hub."""
+        return [s["name"] for s in self._conn.get("/sites")]
+
+    def health(self) -> dict[str, Any]:
+        return self._conn.get("/health")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Network {self.url}>"
+
+
+def connect(url: str, token: str, *, timeout: float = 30.0,
+            transport: httpx.BaseTransport | None = None) -> Network:
+    """Connect to a hub as a researcher. Nothing is sent until the first call."""
+    return Network(url, token, timeout=timeout, transport=transport)

@@ -1,0 +1,246 @@
+"""The hub's HTTP API (FastAPI), versioned under ``/api/v1``.
+
+Researchers submit studies and read results; sites long-poll for tasks and post releases.
+The hub relays specs and combines aggregates; by construction it imports nothing that can
+read rows (no ``engine``, ``omop`` or ``deid``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+import behindglass
+from behindglass.core.errors import SpecError
+from behindglass.core.messages import Release, StudyResults, StudyStatus, Task
+from behindglass.core.study import StudySpec
+from behindglass.hub import auth
+from behindglass.hub.combine import Catalog, combine_study, installed_catalog, validate_study
+from behindglass.hub.longpoll import Wakeups, site_key, study_key, wait_for
+from behindglass.hub.state import TERMINAL, HubState, StateError, StudyRow, digest_bytes
+from behindglass.hub.tokens import Principal
+
+API_PREFIX = "/api/v1"
+MAX_WAIT = 120.0
+DEFAULT_LEASE = 600.0
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: str
+    version: str
+    sites: int
+
+
+class SiteInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    last_seen: dt.datetime | None = None
+
+
+class ReleaseReceipt(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    state: str
+    digest: str
+
+
+def _hub(request: Request) -> HubState:
+    return request.app.state.hub
+
+
+def _raise(exc: StateError) -> HTTPException:
+    return HTTPException(exc.status, str(exc))
+
+
+def _status(hub: HubState, row: StudyRow) -> StudyStatus:
+    tasks = hub.task_statuses(row.study_id)
+    state = "complete" if tasks and all(t.state in TERMINAL for t in tasks) else "running"
+    return StudyStatus(study_id=row.study_id, title=row.title, researcher=row.researcher,
+                       state=state, created=row.created, tasks=tuple(tasks))
+
+
+def _own_study(hub: HubState, study_id: str, who: Principal) -> StudyRow:
+    row = hub.get_study(study_id)
+    # another researcher's study is answered exactly like a missing one
+    if row is None or row.researcher != who.name:
+        raise HTTPException(404, f"no study {study_id!r} among your studies")
+    return row
+
+
+researcher_api = APIRouter(prefix=API_PREFIX, tags=["researcher"])
+site_api = APIRouter(prefix=API_PREFIX, tags=["site"])
+public_api = APIRouter(prefix=API_PREFIX, tags=["hub"])
+
+
+@public_api.get("/health", response_model=Health)
+def health(request: Request) -> Health:
+    return Health(status="ok", version=behindglass.__version__,
+                  sites=len(_hub(request).site_names()))
+
+
+@public_api.get("/sites", response_model=list[SiteInfo])
+def list_sites(request: Request, who: auth.Caller) -> list[SiteInfo]:
+    """Registered sites and when each last asked for work."""
+    return [SiteInfo(**s) for s in _hub(request).sites()]
+
+
+@researcher_api.post("/studies", response_model=StudyStatus, status_code=201)
+def submit_study(spec: StudySpec, request: Request,
+                 who: auth.Researcher) -> StudyStatus:
+    """Validate a study against the hub's catalog and create one task per target site."""
+    hub = _hub(request)
+    try:
+        validate_study(spec, request.app.state.catalog)
+        study_id, sites = hub.create_study(who.name, spec)
+    except SpecError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except StateError as exc:
+        raise _raise(exc) from None
+    request.app.state.wakeups.notify([site_key(s) for s in sites])
+    row = hub.get_study(study_id)
+    assert row is not None
+    return _status(hub, row)
+
+
+@researcher_api.get("/studies", response_model=list[StudyStatus])
+def list_studies(request: Request,
+                 who: auth.Researcher) -> list[StudyStatus]:
+    hub = _hub(request)
+    return [_status(hub, row) for row in hub.studies_of(who.name)]
+
+
+def _changed_after(status: StudyStatus, after: dt.datetime | None) -> bool:
+    if after is None or status.state == "complete":
+        return True
+    if after.tzinfo is None:
+        after = after.replace(tzinfo=dt.UTC)
+    return any(t.updated > after for t in status.tasks)
+
+
+@researcher_api.get("/studies/{study_id}", response_model=StudyStatus)
+async def study_status(
+    study_id: str, request: Request, who: auth.Researcher,
+    wait: Annotated[float, Query(ge=0.0, le=MAX_WAIT, description=(
+        "long-poll: hold the request up to this many seconds until a task changes"))] = 0.0,
+    after: Annotated[dt.datetime | None, Query(description=(
+        "with wait: answer as soon as any task was updated after this time (or the study "
+        "is complete)"))] = None,
+) -> StudyStatus:
+    """A study's per-site progress; with ``wait``, a long-poll for the next change."""
+    hub = _hub(request)
+    wakeups: Wakeups = request.app.state.wakeups
+    row = await run_in_threadpool(_own_study, hub, study_id, who)
+    deadline = time.monotonic() + wait
+    while True:
+        event = wakeups.event(study_key(study_id))  # taken before looking, as for sites
+        status = await run_in_threadpool(_status, hub, row)
+        remaining = deadline - time.monotonic()
+        if (remaining <= 0 or _changed_after(status, after) or request.app.state.stopping
+                or await request.is_disconnected()):
+            return status
+        await wait_for(event, remaining)
+
+
+@researcher_api.get("/studies/{study_id}/results", response_model=StudyResults)
+def study_results(study_id: str, request: Request,
+                  who: auth.Researcher) -> StudyResults:
+    """Every release so far and the combination of each analysis over them."""
+    hub = _hub(request)
+    row = _own_study(hub, study_id, who)
+    releases = hub.releases(study_id)
+    status = _status(hub, row)
+    return StudyResults(study_id=study_id, title=row.title, state=status.state,
+                        study=row.spec, releases=tuple(releases),
+                        combined=combine_study(row.spec, releases, request.app.state.catalog))
+
+
+@site_api.get("/tasks/next", response_model=Task,
+              responses={204: {"description": "no task arrived within `wait` seconds"}})
+async def next_task(request: Request, who: auth.Site,
+                    wait: Annotated[float, Query(ge=0.0, le=MAX_WAIT, description=(
+                        "seconds to hold the request open"))] = 0.0) -> Task | Response:
+    """Long-poll: the oldest pending task for the calling site (now leased to it), or 204."""
+    hub = _hub(request)
+    wakeups: Wakeups = request.app.state.wakeups
+    deadline = time.monotonic() + wait
+    await run_in_threadpool(hub.touch_site, who.name)
+    while True:
+        event = wakeups.event(site_key(who.name))  # taken before looking: no lost wake-up
+        task = await run_in_threadpool(hub.claim_next, who.name)
+        if task is not None:
+            wakeups.notify([study_key(task.study_id)])
+            return task
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or request.app.state.stopping:
+            return Response(status_code=204)
+        # a leased task of this site may expire before the deadline: wake up for it too
+        expiry = await run_in_threadpool(hub.next_lease_expiry, who.name)
+        if expiry is not None:
+            remaining = min(remaining, max(0.05, expiry - time.time() + 0.05))
+        await wait_for(event, remaining)
+        if request.app.state.stopping or await request.is_disconnected():
+            # claiming now would lease a task to nobody until the lease runs out
+            return Response(status_code=204)
+
+
+@site_api.post("/tasks/{task_id}/release", response_model=ReleaseReceipt)
+async def release_task(task_id: str, release: Release, request: Request,
+                       who: auth.Site) -> ReleaseReceipt:
+    """A site's released aggregates (and refusals) for one of its own tasks."""
+    if release.task_id != task_id or release.site != who.name:
+        raise HTTPException(422, "release task_id and site must match the URL and your token "
+                                 f"(got task {release.task_id!r}, site {release.site!r})")
+    body = await request.body()  # as sent: its digest must match the site's audit log
+    hub = _hub(request)
+    try:
+        state, study_id = await run_in_threadpool(hub.record_release, who.name, release, body)
+    except StateError as exc:
+        raise _raise(exc) from None
+    request.app.state.wakeups.notify([study_key(study_id)])
+    return ReleaseReceipt(task_id=task_id, state=state, digest=digest_bytes(body))
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """Answer every parked long-poll with 204 now, so the server need not wait for them.
+    Safe to call from a signal handler or another thread."""
+    app.state.stopping = True
+    app.state.wakeups.wake_all()
+
+
+def create_app(state_dir: str | Path, *, lease_seconds: float = DEFAULT_LEASE,
+               catalog: Catalog | None = None) -> FastAPI:
+    """A hub serving the state in ``state_dir`` (created on first start)."""
+    hub = HubState(state_dir, lease_seconds=lease_seconds)
+    wakeups = Wakeups()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        wakeups.bind(asyncio.get_running_loop())
+        app.state.stopping = False
+        yield
+        app.state.stopping = True
+        hub.close()
+
+    app = FastAPI(title="behindglass hub", version=behindglass.__version__, lifespan=lifespan,
+                  description="Coordinates a Data Behind Glass network: studies go out as "
+                              "tasks, disclosure-controlled aggregates come back.")
+    app.state.hub = hub
+    app.state.wakeups = wakeups
+    app.state.catalog = catalog or installed_catalog()
+    app.state.stopping = False
+    for router in (public_api, researcher_api, site_api):
+        app.include_router(router)
+    return app

@@ -1,0 +1,72 @@
+"""The hub half of every analysis: validate a study on arrival, combine what sites released.
+
+The hub never sees rows; it calls each analysis's ``validate`` on the request parameters
+and ``combine`` on released :class:`~behindglass.core.aggregates.SiteAggregate` s. The
+catalog is passed in (default: the installed one), so the hub can be tested with stand-in
+analyses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from behindglass.core.aggregates import SiteAggregate
+from behindglass.core.errors import BehindGlassError, SpecError
+from behindglass.core.messages import Release
+from behindglass.core.study import AnalysisSpec, StudySpec
+
+log = logging.getLogger("behindglass.hub")
+
+
+class HubAnalysis(Protocol):
+    """The two methods the hub needs of a catalog entry."""
+
+    def validate(self, spec: AnalysisSpec) -> None: ...
+
+    def combine(self, spec: AnalysisSpec,
+                releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]: ...
+
+
+Catalog = Callable[[str], HubAnalysis]
+
+
+def installed_catalog() -> Catalog:
+    from behindglass.analyses.catalog import get_analysis
+
+    return get_analysis
+
+
+def validate_study(spec: StudySpec, catalog: Catalog) -> None:
+    """Raise SpecError naming the first analysis the catalog does not accept."""
+    for i, analysis in enumerate(spec.analyses):
+        try:
+            catalog(analysis.kind).validate(analysis)
+        except SpecError as exc:
+            raise SpecError(f"analyses[{i}] ({analysis.name}): {exc}") from None
+
+
+def combine_study(spec: StudySpec, releases: list[Release],
+                  catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """Combined result per analysis name, over the aggregates released so far.
+
+    An analysis no site has released yet is left out; one whose combine fails carries an
+    ``error`` instead of tables, so one broken analysis does not hide the others.
+    """
+    combined: dict[str, dict[str, Any]] = {}
+    for analysis in spec.analyses:
+        pairs = [(release.site, agg) for release in releases for agg in release.aggregates
+                 if agg.analysis == analysis.name]
+        if not pairs:
+            continue
+        try:
+            combined[analysis.name] = catalog(analysis.kind).combine(analysis, pairs)
+        except BehindGlassError as exc:
+            combined[analysis.name] = {"kind": analysis.kind, "analysis": analysis.name,
+                                       "error": str(exc)}
+        except Exception as exc:  # a bug in one analysis must not take down the results
+            log.exception("combine failed for %s", analysis.name)
+            combined[analysis.name] = {"kind": analysis.kind, "analysis": analysis.name,
+                                       "error": f"combine failed ({type(exc).__name__})"}
+    return combined

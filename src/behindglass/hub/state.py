@@ -1,0 +1,291 @@
+"""The hub's durable state: one SQLite file holding sites, researchers, studies, tasks and
+released aggregates.
+
+WAL mode lets admin commands (``behindglass hub add-site``) write while the server reads.
+Every write runs inside ``BEGIN IMMEDIATE ... COMMIT`` so a crash leaves either the whole
+change or none of it. One connection is shared behind a lock: the hub's load is a few
+requests per second, and one connection keeps transactions simple.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from behindglass.core.errors import BehindGlassError
+from behindglass.core.messages import Release, Task, TaskState, TaskStatus
+from behindglass.core.study import StudySpec
+from behindglass.hub.tokens import Principal, Role, check_name, hash_token, new_token
+
+STATE_FILE = "hub.sqlite"
+SCHEMA_VERSION = 1
+TERMINAL: frozenset[str] = frozenset({"released", "refused", "failed"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sites (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL, last_seen TEXT);
+CREATE TABLE IF NOT EXISTS researchers (
+    name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    study_id TEXT PRIMARY KEY, researcher TEXT NOT NULL REFERENCES researchers(name),
+    title TEXT NOT NULL, spec TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies(study_id),
+    site TEXT NOT NULL REFERENCES sites(name), state TEXT NOT NULL,
+    created TEXT NOT NULL, updated TEXT NOT NULL,
+    lease_until REAL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT);
+CREATE INDEX IF NOT EXISTS tasks_by_site ON tasks(site, state);
+CREATE INDEX IF NOT EXISTS tasks_by_study ON tasks(study_id);
+CREATE TABLE IF NOT EXISTS releases (
+    task_id TEXT PRIMARY KEY REFERENCES tasks(task_id), site TEXT NOT NULL,
+    body TEXT NOT NULL, digest TEXT NOT NULL, received TEXT NOT NULL);
+"""
+
+
+class StateError(BehindGlassError):
+    """A change the state store refuses; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    study_id: str
+    researcher: str
+    title: str
+    spec: StudySpec
+    created: dt.datetime
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+class HubState:
+    """All reads and writes of the hub's state file."""
+
+    def __init__(self, state_dir: str | Path, lease_seconds: float = 600.0) -> None:
+        self.dir = Path(state_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / STATE_FILE
+        self.lease_seconds = lease_seconds
+        self._lock = threading.RLock()
+        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                    timeout=30)
+        self._con.row_factory = sqlite3.Row
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA foreign_keys=ON")
+        self._con.execute("PRAGMA synchronous=FULL")
+        with self._write() as con:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"{self.path}: written by a newer behindglass "
+                                 f"(schema {version}, this one knows {SCHEMA_VERSION})", 500)
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back on any error."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._con.execute(sql, args).fetchall()
+
+    # -- principals ---------------------------------------------------------------------
+    def add_principal(self, name: str, role: Role) -> str:
+        """Register a site or researcher; returns the token, which is stored only hashed."""
+        check_name(name, role)
+        table = "sites" if role == "site" else "researchers"
+        token = new_token()
+        with self._write() as con:
+            if con.execute(f"SELECT 1 FROM {table} WHERE name = ?", (name,)).fetchone():
+                raise StateError(f"a {role} named {name!r} already exists")
+            con.execute(f"INSERT INTO {table} (name, token_hash, created) VALUES (?, ?, ?)",
+                        (name, hash_token(token), _now()))
+        return token
+
+    def authenticate(self, token: str) -> Principal | None:
+        h = hash_token(token)
+        for table, role in (("sites", "site"), ("researchers", "researcher")):
+            rows = self._read(f"SELECT name FROM {table} WHERE token_hash = ?", (h,))
+            if rows:
+                return Principal(name=rows[0]["name"], role=role)  # type: ignore[arg-type]
+        return None
+
+    def site_names(self) -> list[str]:
+        return [r["name"] for r in self._read("SELECT name FROM sites ORDER BY name")]
+
+    def principals(self) -> list[dict[str, str | None]]:
+        rows = self._read(
+            "SELECT 'site' AS role, name, created, last_seen FROM sites UNION ALL "
+            "SELECT 'researcher', name, created, NULL FROM researchers ORDER BY 1 DESC, 2")
+        return [dict(r) for r in rows]
+
+    def sites(self) -> list[dict[str, str | None]]:
+        return [dict(r) for r in self._read("SELECT name, last_seen FROM sites ORDER BY name")]
+
+    def touch_site(self, site: str) -> None:
+        with self._write() as con:
+            con.execute("UPDATE sites SET last_seen = ? WHERE name = ?", (_now(), site))
+
+    # -- studies ------------------------------------------------------------------------
+    def create_study(self, researcher: str, spec: StudySpec) -> tuple[str, list[str]]:
+        """Store a study and one pending task per target site; returns (id, sites)."""
+        registered = set(self.site_names())
+        if not registered:
+            raise StateError("no sites are registered at this hub yet", 422)
+        targets = list(spec.sites) if spec.sites is not None else sorted(registered)
+        unknown = sorted(set(targets) - registered)
+        if unknown:
+            raise StateError(f"unknown site(s) {unknown}; registered sites: "
+                             f"{sorted(registered)}", 422)
+        if len(set(targets)) != len(targets):
+            raise StateError(f"a site is listed twice in sites: {targets}", 422)
+        study_id = "st-" + secrets.token_hex(6)
+        now = _now()
+        with self._write() as con:
+            con.execute("INSERT INTO studies VALUES (?, ?, ?, ?, ?)",
+                        (study_id, researcher, spec.title, spec.model_dump_json(), now))
+            for site in targets:
+                con.execute(
+                    "INSERT INTO tasks (task_id, study_id, site, state, created, updated) "
+                    "VALUES (?, ?, ?, 'pending', ?, ?)",
+                    ("tk-" + secrets.token_hex(8), study_id, site, now, now))
+        return study_id, targets
+
+    def _study_row(self, row: sqlite3.Row) -> StudyRow:
+        return StudyRow(study_id=row["study_id"], researcher=row["researcher"],
+                        title=row["title"], spec=StudySpec.model_validate_json(row["spec"]),
+                        created=dt.datetime.fromisoformat(row["created"]))
+
+    def get_study(self, study_id: str) -> StudyRow | None:
+        rows = self._read("SELECT * FROM studies WHERE study_id = ?", (study_id,))
+        return self._study_row(rows[0]) if rows else None
+
+    def studies_of(self, researcher: str) -> list[StudyRow]:
+        rows = self._read("SELECT * FROM studies WHERE researcher = ? ORDER BY rowid",
+                          (researcher,))
+        return [self._study_row(r) for r in rows]
+
+    def task_statuses(self, study_id: str) -> list[TaskStatus]:
+        rows = self._read(
+            "SELECT t.task_id, t.site, t.state, t.updated, t.detail, r.digest FROM tasks t "
+            "LEFT JOIN releases r ON r.task_id = t.task_id WHERE t.study_id = ? "
+            "ORDER BY t.site", (study_id,))
+        return [TaskStatus(task_id=r["task_id"], site=r["site"], state=r["state"],
+                           updated=dt.datetime.fromisoformat(r["updated"]),
+                           detail=r["detail"], release_digest=r["digest"]) for r in rows]
+
+    def releases(self, study_id: str) -> list[Release]:
+        rows = self._read(
+            "SELECT r.body FROM releases r JOIN tasks t ON t.task_id = r.task_id "
+            "WHERE t.study_id = ? ORDER BY r.site", (study_id,))
+        return [Release.model_validate_json(r["body"]) for r in rows]
+
+    # -- tasks --------------------------------------------------------------------------
+    def claim_next(self, site: str, now: float | None = None) -> Task | None:
+        """Hand ``site`` its oldest pending task and lease it; None if there is none.
+
+        Expired leases are returned to pending first, so a task whose agent died is
+        offered again.
+        """
+        now = time.time() if now is None else now
+        with self._write() as con:
+            con.execute(
+                "UPDATE tasks SET state = 'pending', updated = ?, detail = 'lease expired; "
+                "offered again' WHERE site = ? AND state = 'running' AND lease_until < ?",
+                (_now(), site, now))
+            row = con.execute(
+                "SELECT t.task_id, t.study_id, t.created, s.researcher, s.spec FROM tasks t "
+                "JOIN studies s ON s.study_id = t.study_id "
+                "WHERE t.site = ? AND t.state = 'pending' ORDER BY t.rowid LIMIT 1",
+                (site,)).fetchone()
+            if row is None:
+                return None
+            con.execute(
+                "UPDATE tasks SET state = 'running', updated = ?, lease_until = ?, "
+                "attempts = attempts + 1, detail = NULL WHERE task_id = ?",
+                (_now(), now + self.lease_seconds, row["task_id"]))
+        return Task(task_id=row["task_id"], study_id=row["study_id"], site=site,
+                    researcher=row["researcher"],
+                    study=StudySpec.model_validate_json(row["spec"]),
+                    created=dt.datetime.fromisoformat(row["created"]))
+
+    def next_lease_expiry(self, site: str) -> float | None:
+        """When the earliest running task of ``site`` falls back to pending (epoch s)."""
+        rows = self._read("SELECT min(lease_until) AS t FROM tasks "
+                          "WHERE site = ? AND state = 'running'", (site,))
+        return rows[0]["t"]
+
+    def task_site(self, task_id: str) -> str | None:
+        rows = self._read("SELECT site FROM tasks WHERE task_id = ?", (task_id,))
+        return rows[0]["site"] if rows else None
+
+    def record_release(self, site: str, release: Release, body: bytes) -> tuple[TaskState, str]:
+        """Store a site's release for one of its tasks; returns (new state, study id).
+        The body is kept byte for byte so its digest equals the one in the site's audit
+        log."""
+        if release.error:
+            state: TaskState = "failed"
+        elif not release.aggregates and release.refusals:
+            state = "refused"
+        else:
+            state = "released"
+        detail = release.error or (
+            f"{len(release.refusals)} analysis(es) refused" if release.refusals else None)
+        with self._write() as con:
+            row = con.execute("SELECT t.site, t.state, t.study_id, s.spec FROM tasks t "
+                              "JOIN studies s "
+                              "ON s.study_id = t.study_id WHERE t.task_id = ?",
+                              (release.task_id,)).fetchone()
+            if row is None or row["site"] != site:
+                # another site's task looks exactly like a missing one
+                raise StateError(f"no task {release.task_id!r} for site {site!r}", 404)
+            if row["state"] in TERMINAL:
+                raise StateError(f"task {release.task_id} was already {row['state']}; "
+                                 "a task is released once", 409)
+            names = {a.name for a in StudySpec.model_validate_json(row["spec"]).analyses}
+            stray = sorted({a.analysis for a in release.aggregates} - names)
+            if stray:
+                raise StateError(f"release names analyses the study does not have: {stray}",
+                                 422)
+            con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?)",
+                        (release.task_id, site, body.decode("utf-8"),
+                         digest_bytes(body), _now()))
+            con.execute("UPDATE tasks SET state = ?, updated = ?, lease_until = NULL, "
+                        "detail = ? WHERE task_id = ?",
+                        (state, _now(), detail, release.task_id))
+        return state, row["study_id"]
+
+
+def digest_bytes(body: bytes) -> str:
+    """SHA-256 of a body as sent. Sites send canonical JSON, so this equals
+    ``core.canonical.digest`` of the parsed payload."""
+    return hashlib.sha256(body).hexdigest()
+

@@ -1,0 +1,93 @@
+"""The site's one connection to the world: outbound HTTPS requests to the hub.
+
+The site never listens on a socket. It asks the hub for work with a long-poll and posts
+releases back; this module only speaks HTTP and sorts failures into "try again later"
+(:class:`HubUnavailable`) and "retrying cannot help" (:class:`AuthError`,
+:class:`NetworkError`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from behindglass.core.errors import AuthError, NetworkError
+from behindglass.core.messages import Task
+
+
+class HubUnavailable(NetworkError):
+    """The hub is down, unreachable or overloaded; worth retrying with backoff."""
+
+
+class ReleaseConflict(NetworkError):
+    """The hub already holds a release for this task (HTTP 409); do not send it again."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail else response.reason_phrase
+
+
+class HubLink:
+    """HTTP client for the site endpoints of one hub."""
+
+    def __init__(self, hub_url: str, token: str, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.hub_url + "/api/v1",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "behindglass-site"},
+            timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, path: str, *, timeout: float | None = None,
+                 **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(
+                method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                **kwargs)
+        except httpx.TransportError as exc:
+            raise HubUnavailable(f"hub {self.hub_url} unreachable: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        if response.status_code in (401, 403):
+            raise AuthError(f"hub {self.hub_url} refused this site's token: {_detail(response)}")
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise HubUnavailable(f"hub {self.hub_url} answered {response.status_code}: "
+                                 f"{_detail(response)}")
+        return response
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/health").json()
+
+    def next_task(self, wait: float) -> Task | None:
+        """Wait up to ``wait`` seconds at the hub for a task for this site."""
+        response = self._request("GET", "/tasks/next", params={"wait": wait},
+                                 timeout=wait + 15.0)
+        if response.status_code == 204:
+            return None
+        if response.status_code != 200:
+            raise NetworkError(f"hub answered {response.status_code} to a task request: "
+                               f"{_detail(response)}")
+        try:
+            return Task.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise NetworkError(f"hub sent a task this site cannot read (is the hub a newer "
+                               f"version?): {exc.errors()[0].get('msg', 'invalid')}") from None
+
+    def post_release(self, task_id: str, body: bytes) -> dict[str, Any]:
+        """Send the exact bytes the audit log hashed; returns the hub's receipt."""
+        response = self._request("POST", f"/tasks/{task_id}/release", content=body,
+                                 headers={"Content-Type": "application/json"})
+        if response.status_code == 409:
+            raise ReleaseConflict(f"task {task_id}: {_detail(response)}")
+        if response.status_code != 200:
+            raise NetworkError(f"hub rejected the release of task {task_id} "
+                               f"({response.status_code}): {_detail(response)}")
+        return response.json()
