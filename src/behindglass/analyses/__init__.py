@@ -1,1 +1,11 @@
-"""behindglass.analyses"""
+"""The analysis catalog and the request builders researchers use.
+
+>>> import behindglass as bg
+>>> bg.analyses.Characterize("t2d", by=["sex", "age_band"]).to_spec().kind
+'characterize'
+"""
+
+from behindglass.analyses.catalog import CATALOG, get_analysis
+from behindglass.analyses.requests import Characterize, CohortCount
+
+__all__ = ["CATALOG", "Characterize", "CohortCount", "get_analysis"]
