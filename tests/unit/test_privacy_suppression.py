@@ -60,3 +60,16 @@ def test_policy_threshold_is_respected():
     out = enforce(aggregate(300, {"White": 280, "Black": 20}), DisclosurePolicy(min_cell=25))
     assert out.table("race").value("Black") is None
     assert any("below 25" in n for n in out.notes)
+
+
+def test_rare_concepts_are_dropped_from_top_lists_not_just_blanked():
+    top = SiteAggregate(analysis="a", kind="characterize", tables=(
+        CountTable(name="persons", cells=(Cell(key=(), count=500),)),
+        CountTable(name="top_condition", dims=("concept_id",),
+                   cells=(Cell(key=("201826",), count=200), Cell(key=("4112853",), count=2)),
+                   labels={"201826": "Type 2 diabetes mellitus",
+                           "4112853": "Malignant tumor of breast"}),
+    ))
+    out = enforce(top, DisclosurePolicy()).table("top_condition")
+    assert [c.key for c in out.cells] == [("201826",)]
+    assert "4112853" not in out.labels

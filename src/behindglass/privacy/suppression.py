@@ -6,6 +6,10 @@ sex adding up to the cohort's person count), one suppressed cell could be recove
 subtraction, and several could be bounded tightly. So further cells, smallest first, are
 suppressed until at least two cells are hidden and the hidden cells together hold at
 least the minimum cell size.
+
+In a table keyed by open-ended values with no margin (a top-concepts list), a suppressed
+cell is dropped altogether: even its key would tell that a few persons at this site have
+that concept.
 """
 
 from __future__ import annotations
@@ -61,7 +65,12 @@ def enforce(aggregate: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate
                 and margins.get(table.margin) is not None):
             cells, added = _secondary(table, cells, policy.min_cell)
             secondary_total += added
-        released.append(table.model_copy(update={"cells": tuple(cells)}))
+        labels = table.labels
+        if table.dims and table.margin is None:
+            cells = [c for c in cells if not c.suppressed]
+            kept = {" / ".join(c.key) for c in cells}
+            labels = {k: v for k, v in labels.items() if k in kept}
+        released.append(table.model_copy(update={"cells": tuple(cells), "labels": labels}))
     notes = list(aggregate.notes)
     if primary_total or secondary_total:
         notes.append(
