@@ -82,3 +82,18 @@ def test_study_spec_round_trip_and_reference_check():
     bad["analyses"][0]["cohort"] = "missing"
     with pytest.raises(SpecError, match="refers to cohort 'missing'"):
         StudySpec.from_dict(bad)
+
+
+def test_absent_category_in_a_breakdown_is_an_exact_zero(tiny_cdm: Path):
+    spec = Characterize("t2d", by=["race"], top_n=0).to_spec()
+    analysis = get_analysis("characterize")
+    with DuckDBSiteData(tiny_cdm) as data:
+        everyone = analysis.local(data, Cohort.everyone(), spec)
+        t2d = analysis.local(data, Cohort.condition(T2D), spec)
+    policy = DisclosurePolicy(min_cell=1)
+    combined = analysis.combine(spec, [("a", enforce(everyone, policy)),
+                                       ("b", enforce(t2d, policy))])
+    black = next(r for r in combined["tables"]["race"]["rows"]
+                 if r["key"] == ["Black or African American"])
+    assert black["sites"] == {"a": 5, "b": 0}
+    assert black["pooled"] == 5 and black["complete"] is True

@@ -57,6 +57,13 @@ def combine_count_tables(releases: list[tuple[str, SiteAggregate]]) -> dict[str,
                     keys.append(cell.key)
                     values[cell.key] = dict.fromkeys(sites)
                 values[cell.key][site] = "suppressed" if cell.suppressed else cell.count
+        # a breakdown of a margin lists every person, so a category a site did not list
+        # has no one in it there: an exact zero, not a missing value
+        exhaustive = [site for site, table in site_tables if table.margin is not None]
+        for key in keys:
+            for site in exhaustive:
+                if values[key][site] is None:
+                    values[key][site] = 0
         rows = []
         for key in keys:
             per_site = values[key]

@@ -75,7 +75,7 @@ def bar_chart_svg(title: str, table: dict[str, Any], sites: list[str],
     keys = [" / ".join(r["key"]) for r in table["rows"]]
     if not keys or not sites:
         return ""
-    width, height, left, bottom, top = 760, 280, 48, 60, 30
+    width, height, left, bottom, top = 760, 250, 48, 30, 30
     plot_w, plot_h = width - left - 10, height - bottom - top
     group_w = plot_w / len(keys)
     bar_w = max(2.0, (group_w * 0.8) / len(sites))
