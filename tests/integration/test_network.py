@@ -272,7 +272,10 @@ def test_characterization_across_three_real_sites(network: Network) -> None:
                     true = truths[site][table_name].get(key, 0)
                     if isinstance(value, int):
                         assert value == true, (name, table_name, key, site)
-                        assert value >= MIN_CELL
+                        # a zero is the hub's inference for a category a site did not list
+                        # in a breakdown of its released total; nothing small was released
+                        assert value >= MIN_CELL or (value == 0 and not
+                                                     table_name.startswith("top_"))
                     else:
                         assert value in ("suppressed", None)
                     if value == "suppressed":
@@ -280,7 +283,7 @@ def test_characterization_across_three_real_sites(network: Network) -> None:
             if not table_name.startswith("top_"):  # every true cell was reported
                 for site in SITES:
                     keys = {tuple(r["key"]) for r in table["rows"]
-                            if r["sites"][site] is not None}
+                            if r["sites"][site] not in (None, 0)}
                     assert keys == set(truths[site][table_name]), (name, table_name, site)
         for site in SITES:
             for table_name, cells in truths[site].items():
