@@ -75,8 +75,8 @@ def render_analysis(result: AnalysisResult) -> str:
         parts.append("")
         parts.append("refused:")
         parts += [f"  {r.site}: {r.reason}" for r in result.refusals]
-    if any(not row.get("complete", True) for name in result.tables
-           for row in result.table(name).get("rows", [])):
+    if any(not row.get("complete", True) and row.get("pooled") is not None
+           for name in result.tables for row in result.table(name).get("rows", [])):
         parts.append("")
         parts.append("+ pooled count leaves out a site that suppressed or did not report "
                      "the cell: it is a lower bound")
