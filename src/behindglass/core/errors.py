@@ -42,6 +42,13 @@ class LoadError(BehindGlassError):
         super().__init__(f"{prefix}: {reason}" if prefix else reason)
 
 
+class DeidError(BehindGlassError, ValueError):
+    """A de-identification rule could not be applied; nothing was written.
+
+    Messages never quote the offending source values: they are PHI.
+    """
+
+
 class EngineError(BehindGlassError):
     """A query could not be compiled or run on a site store."""
 
