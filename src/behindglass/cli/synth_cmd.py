@@ -33,14 +33,32 @@ def _default_workers() -> int:
               help="worker processes [default: up to 2, the number of CPUs]")
 @click.option("--force", is_flag=True, help="replace an existing output folder")
 @click.option("--quiet", is_flag=True, help="no progress bar and no summary")
+@click.option("--identifiable", is_flag=True,
+              help="write an identifiable EHR extract with fake identities and a truth file "
+                   "(identifiers.jsonl) instead of OMOP")
+@click.option("--format", "out_format", type=click.Choice(["synthea-csv"]), default=None,
+              help="format of the identifiable extract [default: synthea-csv]")
 def synth(profile_name: str, persons: int, seed: int, out: Path, use_gzip: bool,
-          chunk_size: int, workers: int | None, force: bool, quiet: bool) -> None:
+          chunk_size: int, workers: int | None, force: bool, quiet: bool,
+          identifiable: bool, out_format: str | None) -> None:
     """Generate a realistic synthetic OMOP site.
 
     Profiles differ as real network members do: population, disease burden, care and
     prescribing patterns, coding habits and outcome risks.
     """
     console = Console(stderr=True)
+    if out_format and not identifiable:
+        raise click.UsageError("--format applies to --identifiable extracts only")
+    if identifiable:
+        from behindglass.synth.identifiable import generate_identifiable
+
+        found = generate_identifiable(profile_name, persons, seed, out, progress=not quiet,
+                                      overwrite=force)
+        if not quiet:
+            console.print(f"wrote {found.out} ({sum(found.rows.values()):,} rows, "
+                          f"{found.identifiers:,} planted identifiers) in "
+                          f"{found.seconds:.1f} s ({found.persons_per_second:,.0f} persons/s)")
+        return
     report = generate_site(profile_name, persons, seed, out, gzip=use_gzip,
                            chunk_size=chunk_size, progress=not quiet,
                            workers=workers or _default_workers(), overwrite=force)
