@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "study": ("behindglass.cli.study_cmd", "study", "Submit studies and read their results."),
     "audit": ("behindglass.cli.audit_cmd", "audit", "Read and verify a site's audit log."),
     "demo": ("behindglass.cli.demo_cmd", "demo", "Run a whole network on this machine."),
+    "ingest": ("behindglass.cli.ingest_cmd", "ingest",
+               "Ingest an identifiable extract (Synthea CSV) into a de-identified OMOP store."),
     "risk": ("behindglass.cli.risk_cmd", "risk",
              "Re-identification risk of a site store (k-anonymity, l-diversity)."),
 }

@@ -1,0 +1,130 @@
+"""``behindglass ingest``: identifiable source extract in, de-identified OMOP CDM v5.4 out."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from behindglass.ingest import IngestReport, Problem
+
+
+def _write_problems(path: Path, problems: list[Problem]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["file", "line", "reason"])
+        for p in problems:
+            out.writerow([p.file, "" if p.line is None else p.line, p.reason])
+
+
+@click.command("ingest")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["synthea-csv"]), default="synthea-csv",
+              show_default=True, help="format of SRC (FHIR R4 bundles: not yet)")
+@click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="the site's DuckDB OMOP store (created if missing; added to otherwise)")
+@click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="the site secret behind every pseudonym and date shift")
+@click.option("--dates", "date_mode", type=click.Choice(["year", "shift"]), default="year",
+              show_default=True,
+              help="year: Safe Harbor (July 1 of the year); shift: per-person keyed shift "
+                   "(NOT Safe Harbor: limited data set / expert determination)")
+@click.option("--max-shift-days", type=click.IntRange(1, 3650), default=365, show_default=True)
+@click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the extract's 'today' for the over-89 rule [default: today]")
+@click.option("--max-errors", type=click.IntRange(0), default=0, show_default=True,
+              help="bad rows tolerated (skipped and reported); one more aborts the ingest")
+@click.option("--tolerance-days", type=click.IntRange(0), default=1, show_default=True,
+              help="how far an event may lie before birth / after death")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="write every refused row as CSV (file, line, reason; never values)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress and no summary")
+def ingest(src: Path, fmt: str, db: Path, secret_file: Path, date_mode: str,
+           max_shift_days: int, reference_date: dt.datetime | None, max_errors: int,
+           tolerance_days: int, report_path: Path | None, quiet: bool) -> None:
+    """De-identify the extract SRC into the OMOP store DB, all or nothing.
+
+    Every column passes the Safe Harbor rule catalogue (unknown columns are dropped); on
+    too many bad rows nothing is written and the rows are listed by file and line.
+    """
+    from behindglass.deid.safe_harbor import DeidConfig
+    from behindglass.deid.secret import load_secret
+    from behindglass.ingest import IngestError, ingest_synthea
+
+    secret = load_secret(secret_file)
+    ref = reference_date.date() if reference_date else dt.date.today()
+    cfg = DeidConfig(date_mode=date_mode, max_shift_days=max_shift_days, reference_date=ref)
+    show = not quiet and sys.stderr.isatty()
+    with _Bar(show) as bar:
+        try:
+            report = ingest_synthea(src, db, secret, cfg, max_errors=max_errors,
+                                    tolerance_days=tolerance_days, progress=bar.update)
+        except IngestError as exc:
+            if report_path:
+                _write_problems(report_path, exc.problems)
+            for p in exc.problems[:50]:
+                click.echo(f"bad row: {p}", err=True)
+            raise
+    if report_path:
+        _write_problems(report_path, report.problems)
+    if not quiet:
+        _summary(report)
+
+
+class _Bar:
+    """A rich spinner with rows read per file (sizes in rows are unknown up front)."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.progress = None
+        self.task = None
+
+    def __enter__(self) -> _Bar:
+        if self.show:
+            from rich.progress import Progress, SpinnerColumn, TextColumn
+
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                     transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("reading")
+        return self
+
+    def update(self, label: str, rows: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{label}: {rows:,} rows")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _summary(report: IngestReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(show_footer=False)
+    table.add_column("OMOP table")
+    table.add_column("rows read", justify="right")
+    table.add_column("new in store", justify="right")
+    for name, rows in report.rows.items():
+        table.add_row(name, f"{rows:,}", f"{report.added.get(name, 0):,}")
+    console.print(table)
+    console.print(f"{report.persons:,} persons in {report.seconds:.1f} s "
+                  f"({report.persons_per_minute:,.0f}/min); dates: {report.date_mode}; "
+                  f"secret {report.secret_fingerprint}")
+    for p in report.lines(20):
+        console.print(f"[yellow]skipped[/] {p}")
+    if report.unmapped:
+        top = sorted(report.unmapped.items(), key=lambda kv: -kv[1])[:10]
+        shown = ", ".join(f"{f}:{code} ({n})" for (f, code), n in top)
+        console.print(f"[dim]unmapped codes → concept 0: {shown}[/dim]")
+    for label, cols in report.dropped_columns.items():
+        console.print(f"[dim]{label}: dropped {', '.join(cols)}[/dim]")
+    if report.ignored_files:
+        console.print(f"[dim]not read: {', '.join(report.ignored_files)}[/dim]")

@@ -1,0 +1,251 @@
+"""``ingest_synthea``: identifiable Synthea CSV in, de-identified OMOP CDM v5.4 out.
+
+Three stages, and only the last one touches the site store:
+
+1. **read + de-identify** — each mapped file is scanned by DuckDB (in-memory connection,
+   spilling to disk) and streamed in Arrow batches through the rules of
+   :mod:`behindglass.deid`; the OMOP rows go to a **staging DuckDB file** next to the store;
+2. **check** — malformed rows, impossible dates, duplicate ids and unknown persons are
+   counted against the error budget (``max_errors``); over budget, the staging file is
+   deleted and :class:`~behindglass.ingest.report.IngestError` lists (file, line, reason);
+3. **merge** — one transaction moves the staged rows into the store
+   (:mod:`behindglass.ingest.merge`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from behindglass.core.errors import LoadError
+from behindglass.deid.pseudonym import pseudonymize
+from behindglass.deid.safe_harbor import DeidConfig
+from behindglass.deid.secret import SiteSecret
+from behindglass.ingest import persons as P
+from behindglass.ingest.merge import EVENT_KEYS, merge_staged
+from behindglass.ingest.reader import CsvScan, SyntheaFile, find_files
+from behindglass.ingest.report import ErrorBudget, IngestReport
+from behindglass.ingest.synthea import FILES, EventMapper, event_key, select_sql
+from behindglass.ingest.vocab import CodeMap
+from behindglass.omop.schema import create_cdm, literal, quote
+from behindglass.synth.vocabulary import vocabulary_tables
+
+STAGED = ("person", "death", "location", *[t for t in EVENT_KEYS if t != "location"])
+Progress = Callable[[str, int], None]  # (file label, rows done) after each batch
+
+
+def _store_person_ids(db: Path) -> np.ndarray:
+    """Person ids already in the store (events of an earlier extract's persons may come)."""
+    if not db.exists():
+        return np.zeros(0, dtype=np.int64)
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        raise LoadError(f"cannot open as a DuckDB database: {exc}", file=str(db)) from None
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_schema = 'main'").fetchall()}
+        if "person" not in tables:
+            return np.zeros(0, dtype=np.int64)
+        return con.execute("SELECT person_id FROM person").fetchnumpy()["person_id"].astype(
+            np.int64)
+    finally:
+        con.close()
+
+
+class _Stage:
+    """The staging file: CDM tables plus ``_ord`` (the source row, for error reports)."""
+
+    def __init__(self, path: Path, memory_limit: str) -> None:
+        self.path = path
+        self.con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+        create_cdm(self.con)
+        for table in STAGED:
+            self.con.execute(f"ALTER TABLE {quote(table)} ADD COLUMN _ord BIGINT")
+
+    def write(self, table: str, rows: pa.Table) -> None:
+        if not len(rows):
+            return
+        self.con.register("bg_batch", rows)
+        try:
+            self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM bg_batch")
+        finally:
+            self.con.unregister("bg_batch")
+
+    def write_vocabulary(self) -> None:
+        for table, columns in vocabulary_tables().items():
+            self.write(table, pa.table(columns))
+
+    def duplicate_visits(self) -> np.ndarray:
+        """Ordinals of encounter rows repeating an earlier row's Id; those rows are removed."""
+        dup = self.con.execute(
+            "SELECT _ord FROM (SELECT _ord, row_number() OVER (PARTITION BY "
+            "visit_occurrence_id ORDER BY _ord) AS k FROM visit_occurrence) WHERE k > 1"
+        ).fetchnumpy()["_ord"]
+        if len(dup):
+            self.con.execute("DELETE FROM visit_occurrence WHERE _ord IN "
+                             f"({', '.join(str(int(x)) for x in dup)})")
+        return dup.astype(np.int64)
+
+    def close(self) -> dict[str, int]:
+        rows = {t: int(self.con.execute(f"SELECT count(*) FROM {quote(t)}").fetchone()[0])
+                for t in STAGED}
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        return rows
+
+
+def ingest_synthea(
+    src: str | Path,
+    db: str | Path,
+    secret: SiteSecret,
+    config: DeidConfig,
+    *,
+    max_errors: int = 0,
+    tolerance_days: int = 1,
+    progress: Progress | None = None,
+    memory_limit: str = "1GB",
+) -> IngestReport:
+    """De-identify the Synthea CSV folder ``src`` into the OMOP store ``db`` (created if
+    needed; an existing store is added to, persons upserted, events not duplicated).
+
+    Raises :class:`~behindglass.ingest.report.IngestError` (store unchanged) when more than
+    ``max_errors`` rows are bad; ``tolerance_days`` is how far an event may lie before birth
+    or after death before it counts as impossible. ``memory_limit`` caps the CSV reader's
+    DuckDB memory (it spills to a temporary folder next to ``db`` beyond it).
+    """
+    started = time.perf_counter()
+    src, db = Path(src), Path(db)
+    files, ignored = find_files(src)
+    report = IngestReport(source=str(src), database=str(db), date_mode=config.date_mode,
+                          secret_fingerprint=secret.fingerprint, ignored_files=ignored)
+    report.dropped_columns = {f.label: f.dropped for f in files.values() if f.dropped}
+    budget = ErrorBudget(max_errors)
+    known = _store_person_ids(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    staged = db.with_name(f".{db.name}.ingest-{uuid.uuid4().hex[:8]}")
+    reader = duckdb.connect()
+    reader.execute(f"SET temp_directory = {literal(str(staged) + '.tmp')}")
+    reader.execute("SET enable_progress_bar = false")  # ours is drawn by the caller
+    reader.execute(f"SET memory_limit = {literal(memory_limit)}")  # spill beyond this
+    try:
+        stage = _Stage(staged, memory_limit)
+        try:
+            index = _patients(reader, files["patients"], stage, secret, config, budget, report,
+                              known)
+            codes = CodeMap()
+            _register_lookups(reader, index, files.get("encounters"), secret)
+            for n, stem in enumerate(FILES, start=1):
+                if stem in files:
+                    mapper = EventMapper(files[stem], index, secret, config, codes,
+                                         tolerance_days)
+                    _events(reader, n, files[stem], mapper, stage, budget, report, progress)
+            dup = stage.duplicate_visits()
+            if len(dup):
+                f = files["encounters"]
+                budget.add(f.label, f.lines_of(dup), "duplicate Id (an earlier row has it)")
+            budget.check()
+            stage.write_vocabulary()
+        finally:
+            report.rows = stage.close()
+        report.problems = sorted(budget.problems, key=lambda p: (p.file, p.line or 0))
+        existed = db.exists()
+        con = duckdb.connect(str(db), config={"memory_limit": memory_limit})
+        try:
+            report.added = merge_staged(con, str(staged), _provenance(report))
+            con.execute("CHECKPOINT")
+        except BaseException:
+            con.close()
+            if not existed:  # the merge rolled back; leave no empty store behind
+                db.unlink(missing_ok=True)
+                db.with_name(db.name + ".wal").unlink(missing_ok=True)
+            raise
+        con.close()
+    finally:
+        reader.close()
+        for leftover in (staged, staged.with_name(staged.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(f"{staged}.tmp", ignore_errors=True)  # the reader's spill files
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _provenance(report: IngestReport) -> str:
+    return (f"source=synthea-csv:{Path(report.source).name}; date_mode={report.date_mode}; "
+            f"secret={report.secret_fingerprint}; persons={report.persons}; "
+            f"refused_rows={report.errors}")
+
+
+def _patients(reader: duckdb.DuckDBPyConnection, file: SyntheaFile, stage: _Stage,
+              secret: SiteSecret, cfg: DeidConfig, budget: ErrorBudget,
+              report: IngestReport, known: np.ndarray) -> P.PersonIndex:
+    scan = CsvScan(reader, file, 0)
+    table = P.read_patients(scan)
+    rejected = scan.finish()
+    budget.add(file.label, [line for line, _ in rejected], "malformed CSV row")
+    bad = np.zeros(table.num_rows, dtype=bool)
+    ords = table["ord"].to_numpy()
+    for mask, reason in P.check_patients(table, cfg.reference_date):
+        mask = mask & ~bad
+        if mask.any():
+            budget.add(file.label, file.lines_of(ords[mask]), reason)
+        bad |= mask
+    good = table.filter(pa.array(~bad))
+    for name, rows in P.person_tables(good, secret, cfg).items():
+        stage.write(name, rows)
+    report.persons = good.num_rows
+    refused = table.filter(pa.array(bad))["Id"].combine_chunks()
+    return P.person_index(good, secret, known, refused)
+
+
+def _events(reader: duckdb.DuckDBPyConnection, n: int, file: SyntheaFile, mapper: EventMapper,
+            stage: _Stage, budget: ErrorBudget, report: IngestReport,
+            progress: Progress | None) -> None:
+    scan = CsvScan(reader, file, n)
+    columns, select = select_sql(file.stem, event_key(mapper.secret))
+    visit = "Id" if file.stem == "encounters" else "ENCOUNTER"
+    outer = ("SELECT x.*, p.person_id AS pid, p.birth AS p_birth, p.death AS p_death, "
+             "v.visit_id AS vid FROM x LEFT JOIN bg_persons p ON x.PATIENT = p.key "
+             f"LEFT JOIN bg_visits v ON x.{visit} = v.key")
+    pending: list[tuple[np.ndarray, str]] = []
+    done = 0
+    for batch in scan.batches(columns, select, outer):
+        res = mapper.map(batch)
+        for table, rows in res.tables.items():
+            stage.write(table, rows)
+        pending.extend(res.problems)
+        if res.skipped:
+            report.skipped[file.label] = report.skipped.get(file.label, 0) + res.skipped
+        for code, count in res.unmapped.items():
+            key = (file.label, code)
+            report.unmapped[key] = report.unmapped.get(key, 0) + count
+        done += len(batch)
+        if progress:
+            progress(file.label, done)
+    for line, reason in scan.finish():
+        budget.add(file.label, [line], reason)
+    for ords, reason in pending:  # lines are known once the reader's rejects are
+        budget.add(file.label, file.lines_of(ords), reason)
+
+
+def _register_lookups(reader: duckdb.DuckDBPyConnection, index: P.PersonIndex,
+                      encounters: SyntheaFile | None, secret: SiteSecret) -> None:
+    """Person and visit keys → keyed ids, as tables the event scans join: every distinct
+    key is hashed once, not once per file and batch."""
+    persons = pa.table({"key": index.keys, "person_id": index.person_id,
+                        "birth": pa.array(index.birth), "death": pa.array(index.death)})
+    reader.register("bg_persons", persons)
+    keys = pa.array([], pa.string())
+    if encounters is not None and encounters.has("Id"):
+        scan = CsvScan(reader, encounters, 99)
+        keys = scan.batches(["Id"], "DISTINCT Id").read_all()["Id"].combine_chunks()
+        keys = keys.drop_null()
+    visits = pa.table({"key": keys, "visit_id": pseudonymize(keys, secret, "visit")})
+    reader.register("bg_visits", visits)

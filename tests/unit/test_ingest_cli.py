@@ -1,0 +1,47 @@
+"""``behindglass ingest`` on the command line (the command object, before registration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from click.testing import CliRunner
+
+from behindglass.cli.ingest_cmd import ingest
+from behindglass.deid.secret import SiteSecret
+from behindglass.ingest import IngestError
+from tests.unit.test_ingest_support import write_extract
+
+
+def _args(src: Path, db: Path, key: Path, *extra: str) -> list[str]:
+    return [str(src), "--db", str(db), "--secret-file", str(key), "--reference-date",
+            "2026-01-01", *extra]
+
+
+def test_cli_ingests_and_reports(tmp_path: Path) -> None:
+    key = tmp_path / "site.key"
+    SiteSecret.generate(key)
+    src = write_extract(tmp_path / "src")
+    db = tmp_path / "site.duckdb"
+    result = CliRunner().invoke(ingest, _args(src, db, key, "--dates", "shift"))
+    assert result.exit_code == 0, result.output
+    assert "persons" in result.output
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM person").fetchone() == (4,)
+    meta = con.execute("SELECT value_as_string FROM metadata").fetchone()[0]
+    assert "date_mode=shift" in meta and SiteSecret.generate.__name__ not in meta
+
+
+def test_cli_refuses_bad_input_and_writes_the_report(tmp_path: Path) -> None:
+    key = tmp_path / "site.key"
+    SiteSecret.generate(key)
+    src = write_extract(tmp_path / "src")
+    text = (src / "patients.csv").read_text().replace('"1970-03-14"', '"not a date"')
+    (src / "patients.csv").write_text(text)
+    report = tmp_path / "bad.csv"
+    result = CliRunner().invoke(ingest, _args(src, tmp_path / "db.duckdb", key, "--report",
+                                              str(report)))
+    assert isinstance(result.exception, IngestError)
+    assert "bad row: patients.csv, line 2: BIRTHDATE" in result.output
+    assert report.read_text().splitlines()[1].startswith("patients.csv,2,BIRTHDATE")
+    assert not (tmp_path / "db.duckdb").exists()
