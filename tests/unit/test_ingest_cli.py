@@ -45,3 +45,26 @@ def test_cli_refuses_bad_input_and_writes_the_report(tmp_path: Path) -> None:
     assert "bad row: patients.csv, line 2: BIRTHDATE" in result.output
     assert report.read_text().splitlines()[1].startswith("patients.csv,2,BIRTHDATE")
     assert not (tmp_path / "db.duckdb").exists()
+
+
+def test_create_secret_makes_a_private_key_once_and_then_reuses_it(tmp_path: Path) -> None:
+    key = tmp_path / "site.key"
+    src = write_extract(tmp_path / "src")
+    first = CliRunner().invoke(ingest, _args(src, tmp_path / "a.duckdb", key, "--create-secret"))
+    assert first.exit_code == 0, first.output
+    assert key.stat().st_mode & 0o077 == 0
+    made = key.read_bytes()
+    again = CliRunner().invoke(ingest, _args(src, tmp_path / "b.duckdb", key, "--create-secret"))
+    assert again.exit_code == 0, again.output
+    assert key.read_bytes() == made  # an existing secret is never replaced
+    ids = [duckdb.connect(str(tmp_path / n), read_only=True)
+           .execute("SELECT list(person_id ORDER BY person_id) FROM person").fetchone()
+           for n in ("a.duckdb", "b.duckdb")]
+    assert ids[0] == ids[1]
+
+
+def test_missing_secret_without_create_is_a_clear_error(tmp_path: Path) -> None:
+    src = write_extract(tmp_path / "src")
+    result = CliRunner().invoke(ingest, _args(src, tmp_path / "a.duckdb", tmp_path / "nope"))
+    assert result.exit_code != 0
+    assert "nope" in str(result.exception) or "nope" in result.output

@@ -30,6 +30,8 @@ def _write_problems(path: Path, problems: list[Problem]) -> None:
               help="the site's DuckDB OMOP store (created if missing; added to otherwise)")
 @click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="the site secret behind every pseudonym and date shift")
+@click.option("--create-secret", is_flag=True,
+              help="create a new random secret (mode 600) at --secret-file if none is there")
 @click.option("--dates", "date_mode", type=click.Choice(["year", "shift"]), default="year",
               show_default=True,
               help="year: Safe Harbor (July 1 of the year); shift: per-person keyed shift "
@@ -44,7 +46,7 @@ def _write_problems(path: Path, problems: list[Problem]) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="write every refused row as CSV (file, line, reason; never values)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress and no summary")
-def ingest(src: Path, fmt: str, db: Path, secret_file: Path, date_mode: str,
+def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool, date_mode: str,
            max_shift_days: int, reference_date: dt.datetime | None, max_errors: int,
            tolerance_days: int, report_path: Path | None, quiet: bool) -> None:
     """De-identify the extract SRC into the OMOP store DB, all or nothing.
@@ -53,9 +55,13 @@ def ingest(src: Path, fmt: str, db: Path, secret_file: Path, date_mode: str,
     too many bad rows nothing is written and the rows are listed by file and line.
     """
     from behindglass.deid.safe_harbor import DeidConfig
-    from behindglass.deid.secret import load_secret
+    from behindglass.deid.secret import SiteSecret, load_secret
     from behindglass.ingest import IngestError, ingest_synthea
 
+    if create_secret and not secret_file.exists():
+        SiteSecret.generate(secret_file)
+        click.echo(f"created a new site secret at {secret_file}: keep it, and keep it here; "
+                   "a different secret gives unlinkable ids", err=True)
     secret = load_secret(secret_file)
     ref = reference_date.date() if reference_date else dt.date.today()
     cfg = DeidConfig(date_mode=date_mode, max_shift_days=max_shift_days, reference_date=ref)
