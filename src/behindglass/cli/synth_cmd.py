@@ -36,8 +36,10 @@ def _default_workers() -> int:
 @click.option("--identifiable", is_flag=True,
               help="write an identifiable EHR extract with fake identities and a truth file "
                    "(identifiers.jsonl) instead of OMOP")
-@click.option("--format", "out_format", type=click.Choice(["synthea-csv"]), default=None,
-              help="format of the identifiable extract [default: synthea-csv]")
+@click.option("--format", "out_format", type=click.Choice(["synthea-csv", "fhir"]),
+              default=None,
+              help="format of the identifiable extract: Synthea CSV or FHIR R4 NDJSON "
+                   "[default: synthea-csv]")
 def synth(profile_name: str, persons: int, seed: int, out: Path, use_gzip: bool,
           chunk_size: int, workers: int | None, force: bool, quiet: bool,
           identifiable: bool, out_format: str | None) -> None:
@@ -53,7 +55,7 @@ def synth(profile_name: str, persons: int, seed: int, out: Path, use_gzip: bool,
         from behindglass.synth.identifiable import generate_identifiable
 
         found = generate_identifiable(profile_name, persons, seed, out, progress=not quiet,
-                                      overwrite=force)
+                                      overwrite=force, format=out_format or "synthea-csv")
         if not quiet:
             console.print(f"wrote {found.out} ({sum(found.rows.values()):,} rows, "
                           f"{found.identifiers:,} planted identifiers) in "

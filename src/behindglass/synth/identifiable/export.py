@@ -41,6 +41,7 @@ from behindglass.synth.ragged import DAYS_PER_YEAR
 from behindglass.synth.sitetables import SiteContext, build_site, profile_key
 from behindglass.synth.writer import Columns
 
+FORMATS = ("synthea-csv", "fhir")
 CROSSWALK_FILE = "truth_crosswalk.csv"  # patient Id -> OMOP person_id, for evaluation only
 _IDENTITY_STREAM = 0x1D  # extra seed word: identities never share the clinical stream
 
@@ -90,6 +91,13 @@ class _SiteIds:
 def _site_files(profile: Profile, site: SiteContext,
                 seed: int) -> tuple[_SiteIds, dict[str, bytes]]:
     """UUIDs and CSV text of organizations, providers and payers (site level, drawn once)."""
+    ids, cols = _site_columns(profile, site, seed)
+    return ids, {name: to_csv(name, table) for name, table in cols.items()}
+
+
+def _site_columns(profile: Profile, site: SiteContext,
+                  seed: int) -> tuple[_SiteIds, dict[str, dict[str, object]]]:
+    """UUIDs and columns of organizations, providers and payers (site level, drawn once)."""
     rng = np.random.default_rng(np.random.SeedSequence(
         [seed, profile_key(profile), (1 << 30) + _IDENTITY_STREAM]))
     fake = _faker(locale_for(profile))
@@ -113,13 +121,26 @@ def _site_files(profile: Profile, site: SiteContext,
     payers = {"Id": ids.payers, "NAME": payer_names,
               "OWNERSHIP": ["Government" if n in ("Medicare", "Medicaid", "SUS", "OHIP")
                             else "Private" for n in payer_names]}
-    return ids, {"organizations": to_csv("organizations", orgs),
-                 "providers": to_csv("providers", provs), "payers": to_csv("payers", payers)}
+    return ids, {"organizations": orgs, "providers": provs, "payers": payers}
 
 
 def _block_files(profile: Profile, seed: int, index: int, block: dict[str, Columns],
                  person_base: int, ids: _SiteIds) -> tuple[dict[str, bytes], list[str], list[str]]:
     """CSV text per file, truth lines and crosswalk lines of one simulated block."""
+    cols, patient = _block_columns(profile, seed, index, block, ids)
+    files = {name: to_csv(name, cols[name]) for name in BLOCK_FILES}
+    truth: list[str] = []
+    for where in PLANTED:
+        table = cols[where.file.removesuffix(".csv")]
+        owners = patient if where.file != "payer_transitions.csv" else table["PATIENT"]
+        truth.extend(truth_lines(list(owners), [str(v) for v in table[where.column]], where))
+    crosswalk = [f"{p},{person_base + i}\n" for i, p in enumerate(patient)]
+    return files, truth, crosswalk
+
+
+def _block_columns(profile: Profile, seed: int, index: int, block: dict[str, Columns],
+                   ids: _SiteIds) -> tuple[dict[str, dict[str, object]], np.ndarray]:
+    """Synthea columns per table of one simulated block, and the patient UUIDs."""
     block_seed = int(np.random.SeedSequence(
         [seed, profile_key(profile), index, _IDENTITY_STREAM]).generate_state(1)[0])
     rng = np.random.default_rng(block_seed)
@@ -185,22 +206,18 @@ def _block_files(profile: Profile, seed: int, index: int, block: dict[str, Colum
     visit_ids = uuids(rng, len(visits["visit_occurrence_id"]))
     cols.update(clinical_tables(block, patient, visit_ids, ids.payers, ids.organizations,
                                 ids.providers))
-    files = {name: to_csv(name, cols[name]) for name in BLOCK_FILES}
-    truth: list[str] = []
-    for where in PLANTED:
-        table = cols[where.file.removesuffix(".csv")]
-        owners = patient if where.file != "payer_transitions.csv" else table["PATIENT"]
-        truth.extend(truth_lines(list(owners), [str(v) for v in table[where.column]], where))
-    crosswalk = [f"{p},{person_base + i}\n" for i, p in enumerate(patient)]
-    return files, truth, crosswalk
+    return cols, patient
 
 
 def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: Path | str, *,
-                          progress: bool = False, overwrite: bool = False) -> IdentifiableReport:
-    """Write the identifiable Synthea-format extract of a synthetic site into ``out``.
+                          progress: bool = False, overwrite: bool = False,
+                          format: str = "synthea-csv") -> IdentifiableReport:
+    """Write the identifiable extract of a synthetic site into ``out``.
 
-    Same people and clinical facts as ``generate_site`` with the same profile, persons and
-    seed; see docs/synth-identifiable.md for the files and the truth file.
+    ``format`` is ``"synthea-csv"`` (Synthea-format CSV files) or ``"fhir"`` (FHIR R4
+    NDJSON, one file per resource type). Same people and clinical facts as
+    ``generate_site`` with the same profile, persons and seed; see
+    docs/synth-identifiable.md for the files and the truth file.
     """
     chosen = profile if isinstance(profile, Profile) else PROFILES.get(profile)
     if chosen is None:
@@ -208,7 +225,13 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
                                f"{', '.join(sorted(PROFILES))}")
     if persons < 1:
         raise BehindGlassError("persons must be at least 1")
+    if format not in FORMATS:
+        raise BehindGlassError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    if format == "fhir":
+        from behindglass.synth.identifiable.fhir import write_fhir
+
+        return write_fhir(chosen, persons, seed, out, progress=progress, overwrite=overwrite)
     started = time.perf_counter()
     partial = _prepare(out, overwrite)
     handles = {}
