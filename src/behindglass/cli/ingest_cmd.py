@@ -24,8 +24,9 @@ def _write_problems(path: Path, problems: list[Problem]) -> None:
 
 @click.command("ingest")
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["synthea-csv"]), default="synthea-csv",
-              show_default=True, help="format of SRC (FHIR R4 bundles: not yet)")
+@click.option("--format", "fmt", type=click.Choice(["synthea-csv", "fhir"]),
+              default="synthea-csv", show_default=True,
+              help="format of SRC: Synthea CSV files or a FHIR R4 NDJSON bulk export")
 @click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="the site's DuckDB OMOP store (created if missing; added to otherwise)")
 @click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -56,7 +57,7 @@ def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool
     """
     from behindglass.deid.safe_harbor import DeidConfig
     from behindglass.deid.secret import SiteSecret, load_secret
-    from behindglass.ingest import IngestError, ingest_synthea
+    from behindglass.ingest import IngestError, ingest_fhir, ingest_synthea
 
     if create_secret and not secret_file.exists():
         SiteSecret.generate(secret_file)
@@ -68,7 +69,8 @@ def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool
     show = not quiet and sys.stderr.isatty()
     with _Bar(show) as bar:
         try:
-            report = ingest_synthea(src, db, secret, cfg, max_errors=max_errors,
+            run = ingest_fhir if fmt == "fhir" else ingest_synthea
+            report = run(src, db, secret, cfg, max_errors=max_errors,
                                     tolerance_days=tolerance_days, progress=bar.update)
         except IngestError as exc:
             if report_path:

@@ -1,0 +1,130 @@
+"""FHIR R4 NDJSON bulk export through ingest: no identifier survives, the same clinical
+facts as the Synthea CSV export of the same arguments, bad lines reported by file and line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from behindglass.cli.ingest_cmd import ingest
+from behindglass.deid.secret import SiteSecret
+from behindglass.ingest import IngestError, ingest_fhir, ingest_synthea
+from behindglass.ingest import fhir_flatten as F
+from tests.unit.test_ingest_support import SECRET, config, counts, leaked
+
+identifiable = pytest.importorskip("behindglass.synth.identifiable")
+
+PERSONS = 800
+SAME = ("person", "death", "location", "visit_occurrence", "condition_occurrence",
+        "measurement", "care_site", "provider")
+COUNTED = ("visit_occurrence", "condition_occurrence", "drug_exposure", "measurement",
+           "observation", "procedure_occurrence")
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    root = tmp_path_factory.mktemp("fhir")
+    fhir, csv = root / "fhir", root / "csv"
+    identifiable.generate_identifiable("midwest-academic", PERSONS, 7, fhir, format="fhir")
+    identifiable.generate_identifiable("midwest-academic", PERSONS, 7, csv)
+    report = ingest_fhir(fhir, root / "f.duckdb", SECRET, config())
+    assert report.persons == PERSONS and report.errors == 0
+    assert "Coverage.ndjson" in report.ignored_files
+    ingest_synthea(csv, root / "c.duckdb", SECRET, config())
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # temp files gone
+    return fhir, root / "f.duckdb", root / "c.duckdb"
+
+
+def test_every_extracted_path_is_allowed_by_the_catalogue() -> None:
+    F.check_rules()
+
+
+def test_no_truth_file_identifier_survives(stores: tuple[Path, Path, Path]) -> None:
+    fhir, db, _ = stores
+    truth = identifiable.read_truth((fhir / identifiable.TRUTH_FILE).read_text())
+    assert {t["class"] for t in truth} >= {"name", "ssn", "address", "zip", "date", "phone"}
+    values = [str(t["value"]) for t in truth]
+    values += [json.loads(line)["id"] for line in (fhir / "Patient.ndjson").open()]
+    assert leaked(db, values) == []
+
+
+def test_same_facts_as_the_csv_export(stores: tuple[Path, Path, Path]) -> None:
+    _, fdb, cdb = stores
+    for table in COUNTED:
+        assert counts(fdb, table) == counts(cdb, table), table
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{fdb}' AS f (READ_ONLY); ATTACH '{cdb}' AS c (READ_ONLY)")
+    for table in SAME:
+        cols = "* EXCLUDE (race_source_value)" if table == "person" else "*"
+        diff = con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM f.{table} EXCEPT ALL "
+                           f"SELECT {cols} FROM c.{table})").fetchone()[0]
+        assert diff == 0, table
+    for table, concept in (("drug_exposure", "drug_concept_id"),
+                           ("procedure_occurrence", "procedure_concept_id"),
+                           ("observation", "observation_concept_id")):
+        q = f"SELECT person_id, {concept}, count(*) FROM {{}}.{table} GROUP BY ALL ORDER BY ALL"
+        assert con.execute(q.format("f")).fetchall() == con.execute(q.format("c")).fetchall()
+
+
+def _digest(db: Path) -> str:
+    return hashlib.sha256(db.read_bytes()).hexdigest()
+
+
+def test_malformed_line_is_reported_and_store_unchanged(
+        stores: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    fhir, _, _ = stores
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("Patient", "Encounter", "Condition"):
+        lines = (fhir / f"{name}.ndjson").read_text().splitlines()[:40]
+        (src / f"{name}.ndjson").write_text("\n".join(lines) + "\n")
+    db = tmp_path / "site.duckdb"
+    ingest_fhir(src, db, SECRET, config(), max_errors=1000)
+    before = _digest(db)
+    lines = (src / "Condition.ndjson").read_text().splitlines()
+    secret_id = json.loads(lines[2])["subject"]["reference"]
+    lines[2] = lines[2][:-5]  # truncated JSON
+    (src / "Condition.ndjson").write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestError) as err:
+        ingest_fhir(src, db, SECRET, config(), max_errors=0)
+    assert [(p.file, p.line) for p in err.value.problems] == [("Condition.ndjson", 3)]
+    assert "invalid JSON" in err.value.problems[0].reason
+    assert secret_id not in str(err.value)
+    assert _digest(db) == before
+    report = ingest_fhir(src, db, SECRET, config(), max_errors=1)
+    assert [(p.file, p.line) for p in report.problems] == [("Condition.ndjson", 3)]
+
+
+def test_pipeline_problems_point_at_the_ndjson_line(tmp_path: Path,
+                                                    stores: tuple[Path, Path, Path]) -> None:
+    fhir, _, _ = stores
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = (fhir / "Patient.ndjson").read_text().splitlines()[:5]
+    bad = json.loads(lines[3])
+    bad["birthDate"] = "not-a-date"
+    lines[3] = json.dumps(bad)
+    (src / "Patient.ndjson").write_text("\n".join(lines) + "\n")
+    with pytest.raises(IngestError) as err:
+        ingest_fhir(src, tmp_path / "db.duckdb", SECRET, config())
+    assert [(p.file, p.line) for p in err.value.problems] == [("Patient.ndjson", 4)]
+    assert "birthDate" in err.value.problems[0].reason
+    assert not (tmp_path / "db.duckdb").exists()
+
+
+def test_cli_format_fhir(stores: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    fhir, _, _ = stores
+    key = tmp_path / "site.key"
+    SiteSecret.generate(key)
+    db = tmp_path / "site.duckdb"
+    result = CliRunner().invoke(ingest, [str(fhir), "--format", "fhir", "--db", str(db),
+                                         "--secret-file", str(key), "--reference-date",
+                                         "2026-01-01"])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM person").fetchone() == (PERSONS,)
