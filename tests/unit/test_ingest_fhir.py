@@ -128,3 +128,91 @@ def test_cli_format_fhir(stores: tuple[Path, Path, Path], tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM person").fetchone() == (PERSONS,)
+
+
+def _rows(csv_path: Path) -> list[list[str]]:
+    import csv as _csv
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        return list(_csv.reader(fh))[1:]
+
+
+EDGE = {
+    "Patient": [
+        {"resourceType": "Patient", "id": " p1\t", "birthDate": "1950-01-02",
+         "gender": "female", "address": [{"use": "work", "state": "IL"},
+                                         {"use": "home", "state": " WI ", "postalCode": 53703}],
+         "extension": [{"url": "x", "extension": []},
+                       {"url": "http://hl7.org/us-core-race ",
+                        "extension": [{"url": "text"}, {"url": "ombCategory",
+                                                         "valueCoding": {"code": "9999-9"}}]},
+                       {"url": "us-core-ethnicity", "extension": [
+                           {"url": "ombCategory", "valueCoding": {"code": "2135-2"}}]}]},
+        {"resourceType": "Patient", "id": "p2", "gender": "other", "address": []},
+    ],
+    "Encounter": [
+        {"resourceType": "Encounter", "id": "e1", "period": {"start": "2020-01-01"},
+         "subject": {"reference": "urn:uuid:p1"},
+         "serviceProvider": {"reference": "Organization/o1/_history/3"},
+         "participant": [{"individual": {"reference": ""}}, {"individual": {"reference":
+                                                                         "Practitioner/d1"}}],
+         "class": {"code": "IMP"}, "type": [{"coding": [{"system": "x", "code": "1"},
+                                                        {"system": "snomed", "code": "2"}]}]},
+        {"resourceType": "Encounter", "id": "e2", "class": {"code": "Weird"},
+         "type": [{"coding": [{"system": "x", "code": ""}, {"system": "y", "code": "3"}]}]},
+    ],
+    "Observation": [
+        {"resourceType": "Observation", "effectiveDateTime": "2020-01-01",
+         "subject": {"reference": "Patient/p1"}, "code": {"coding": [{"code": "8480-6"}]},
+         "valueQuantity": {"value": 5, "code": "mm"}},
+        {"resourceType": "Observation", "code": {"coding": []},
+         "valueQuantity": {"value": 1.5e-7, "unit": "u"}},
+        {"resourceType": "Observation", "valueQuantity": {"value": "12"}},
+    ],
+}
+
+
+@pytest.mark.parametrize("clean_values", [True, False])
+def test_duckdb_flattening_matches_the_line_parser(tmp_path: Path, clean_values: bool) -> None:
+    from behindglass.ingest.fhir import flatten
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    found = {}
+    for kind, resources in EDGE.items():
+        if clean_values:  # no whitespace to clean: the fastest path is taken
+            resources = json.loads(json.dumps(resources).replace(" ", "").replace("\\t", ""))
+        path = src / f"{kind}.ndjson"
+        path.write_text("\n" + "\n".join(json.dumps(r) for r in resources) + "\n\n")
+        found[kind] = [path]
+    flats, problems = flatten(found, out)
+    assert problems == []
+    for kind, paths in found.items():
+        expected = [["" if v is None else v for v in F.parse_line(line, kind)[0]]
+                    for line in paths[0].read_text().splitlines() if line.strip()]
+        stem = F.STEMS[kind]
+        assert _rows(out / f"{stem}.csv") == expected, kind
+        assert flats[stem].parts[0][2] is None, kind  # flattened by DuckDB, not line by line
+        assert flats[stem].origin == [(paths[0].name, n) for n in
+                                      range(2, 2 + len(expected))]
+
+
+def test_shapes_duckdb_does_not_take_fall_back_to_the_line_parser(tmp_path: Path) -> None:
+    from behindglass.ingest.fhir import flatten
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    lines = [json.dumps({"resourceType": "Encounter", "id": "e1",
+                         "class": [{"code": "AMB"}]}),  # R5 shape: a list
+             json.dumps({"resourceType": "Patient", "id": "x"}),
+             "[1, 2]"]
+    parts = [src / "Encounter.1.ndjson", src / "Encounter.2.ndjson"]
+    parts[0].write_text("\n".join(lines) + "\n")
+    parts[1].write_text(json.dumps({"resourceType": "Encounter", "id": "e2"}) + "\n")
+    flats, problems = flatten({"Encounter": parts}, out)
+    assert [(p.file, p.line, p.reason) for p in problems] == [
+        ("Encounter.1.ndjson", 2, "resourceType is not Encounter"),
+        ("Encounter.1.ndjson", 3, "not a JSON object")]
+    assert [r[0] for r in _rows(out / "encounters.csv")] == ["e1", "e2"]
+    assert _rows(out / "encounters.csv")[0][6] == "ambulatory"
+    assert flats["encounters"].origin == [("Encounter.1.ndjson", 1), ("Encounter.2.ndjson", 1)]
+    assert [p.name for p in out.iterdir()] == ["encounters.csv"]

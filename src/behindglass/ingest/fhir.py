@@ -18,8 +18,12 @@ import csv
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from behindglass.core.errors import LoadError
 from behindglass.deid.safe_harbor import DeidConfig
@@ -31,11 +35,29 @@ from behindglass.ingest.report import IngestError, IngestReport, Problem
 
 @dataclass
 class _Flat:
-    """One flattened stem: where each CSV row came from (NDJSON file label and line)."""
+    """One flattened stem: where each CSV row came from (NDJSON file label and line).
+
+    ``parts`` holds, per NDJSON file, its label, path and the line numbers of its rows, or
+    None when every non-blank line became a row (the fast path); ``origin`` is then worked
+    out only if a pipeline problem has to be pointed at its line."""
 
     stem: str
-    origin: list[tuple[str, int]] = field(default_factory=list)
+    parts: list[tuple[str, Path, list[int] | None]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    _origin: list[tuple[str, int]] | None = None
+
+    @property
+    def origin(self) -> list[tuple[str, int]]:
+        if self._origin is None:
+            origin: list[tuple[str, int]] = []
+            for label, path, lines in self.parts:
+                if lines is None:
+                    with path.open("r", encoding="utf-8", errors="replace",
+                                   newline="\n") as src:
+                        lines = [n for n, text in enumerate(src, start=1) if text.strip()]
+                origin.extend((label, n) for n in lines)
+            self._origin = origin
+        return self._origin
 
 
 def find_ndjson(src: Path) -> tuple[dict[str, list[Path]], list[str]]:
@@ -56,28 +78,94 @@ def find_ndjson(src: Path) -> tuple[dict[str, list[Path]], list[str]]:
     return found, ignored
 
 
+def _copy(con: duckdb.DuckDBPyConnection, kind: str, path: Path, out: Path,
+          header: bool) -> int | None:
+    """Flatten one NDJSON file into ``out`` with DuckDB; the row count, or None if DuckDB
+    refused some line (invalid JSON, unexpected shape or resourceType): the caller then
+    reads that file line by line to report the bad lines."""
+    target = str(out).replace("'", "''")
+    for clean in (True, False):
+        try:
+            return con.execute(f"COPY ({F.select_sql(kind, str(path), clean=clean)}) TO "
+                               f"'{target}' (FORMAT csv, HEADER {str(header).lower()})"
+                               ).fetchone()[0]
+        except duckdb.Error as exc:
+            if F.UNCLEAN not in str(exc):
+                return None
+    return None
+
+
+def _scan(kind: str, path: Path, writer: Any, problems: list[Problem],
+          progress: Progress | None) -> list[int]:
+    """Flatten one NDJSON file line by line; the line numbers of the rows written."""
+    lines: list[int] = []
+    with path.open("r", encoding="utf-8", errors="replace", newline="\n") as src:
+        for number, text in enumerate(src, start=1):
+            row, reason = F.parse_line(text, kind)
+            if row is not None:
+                writer.writerow(row)
+                lines.append(number)
+            elif reason is not None:
+                problems.append(Problem(path.name, number, reason))
+            if progress and number % 100_000 == 0:
+                progress(path.name, number)
+    return lines
+
+
 def flatten(found: dict[str, list[Path]], out: Path,
             progress: Progress | None = None) -> tuple[dict[str, _Flat], list[Problem]]:
-    """Write ``<stem>.csv`` per mapped type into ``out``; return origins and bad lines."""
+    """Write ``<stem>.csv`` per mapped type into ``out``; return origins and bad lines.
+
+    Each file is first flattened by DuckDB (the files concurrently); a file DuckDB refuses
+    is then read line by line, so its bad lines are reported with file and line."""
     flats: dict[str, _Flat] = {}
     problems: list[Problem] = []
+    con = duckdb.connect(config={"preserve_insertion_order": True, "threads": 1})
+    try:
+        for macro in F.MACROS:
+            con.execute(macro)
+        jobs = [(kind, path, out / (f"{F.STEMS[kind]}.csv" if len(paths) == 1
+                                    else f".{F.STEMS[kind]}.{i}.part.csv"), len(paths) == 1)
+                for kind, paths in found.items() for i, path in enumerate(paths)]
+
+        def run(job: tuple[str, Path, Path, bool]) -> int | None:
+            cursor = con.cursor()
+            try:
+                return _copy(cursor, *job)
+            finally:
+                cursor.close()
+
+        biggest = sorted(jobs, key=lambda job: -job[1].stat().st_size)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counts = dict(zip([job[1] for job in biggest], pool.map(run, biggest),
+                              strict=True))
+    finally:
+        con.close()
     for kind, paths in found.items():
         stem = F.STEMS[kind]
         flat = flats[stem] = _Flat(stem, labels=[p.name for p in paths])
-        with (out / f"{stem}.csv").open("w", encoding="utf-8", newline="") as fh:
+        target = out / f"{stem}.csv"
+        if len(paths) == 1 and counts[paths[0]] is not None:
+            flat.parts.append((paths[0].name, paths[0], None))
+            if progress:
+                progress(paths[0].name, counts[paths[0]])
+            continue
+        with target.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(F.COLUMNS[stem])
-            for path in paths:
-                with path.open("r", encoding="utf-8", errors="replace", newline="\n") as src:
-                    for number, text in enumerate(src, start=1):
-                        row, reason = F.parse_line(text, kind)
-                        if row is not None:
-                            writer.writerow(row)
-                            flat.origin.append((path.name, number))
-                        elif reason is not None:
-                            problems.append(Problem(path.name, number, reason))
-                        if progress and number % 100_000 == 0:
-                            progress(path.name, number)
+            for i, path in enumerate(paths):
+                part = out / f".{stem}.{i}.part.csv"
+                lines: list[int] | None = None
+                if len(paths) == 1 or counts[path] is None:
+                    lines = _scan(kind, path, writer, problems, progress)
+                else:
+                    fh.flush()
+                    with part.open("r", encoding="utf-8", newline="") as src:
+                        shutil.copyfileobj(src, fh, 1 << 20)
+                    if progress:
+                        progress(path.name, counts[path] or 0)
+                part.unlink(missing_ok=True)
+                flat.parts.append((path.name, path, lines))
     return flats, problems
 
 
