@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from behindglass.ingest import IngestError, ingest_synthea
-from tests.unit.test_ingest_support import SECRET, config, write_extract
+from tests.unit.ingest_support import SECRET, config, write_extract
 
 
 def _edit(path: Path, line: int, fn: Callable[[str], str]) -> None:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from behindglass.cli.ingest_cmd import ingest
 from behindglass.deid.secret import SiteSecret
 from behindglass.ingest import IngestError
-from tests.unit.test_ingest_support import write_extract
+from tests.unit.ingest_support import write_extract
 
 
 def _args(src: Path, db: Path, key: Path, *extra: str) -> list[str]:

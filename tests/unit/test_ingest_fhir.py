@@ -15,7 +15,7 @@ from behindglass.cli.ingest_cmd import ingest
 from behindglass.deid.secret import SiteSecret
 from behindglass.ingest import IngestError, ingest_fhir, ingest_synthea
 from behindglass.ingest import fhir_flatten as F
-from tests.unit.test_ingest_support import SECRET, config, counts, leaked
+from tests.unit.ingest_support import SECRET, config, counts, leaked
 
 identifiable = pytest.importorskip("behindglass.synth.identifiable")
 

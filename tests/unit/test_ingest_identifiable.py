@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from behindglass.deid.pseudonym import pseudonymize
 from behindglass.ingest import ingest_synthea
-from tests.unit.test_ingest_support import SECRET, config, counts, leaked, write_extract
+from tests.unit.ingest_support import SECRET, config, counts, leaked, write_extract
 
 identifiable = pytest.importorskip("behindglass.synth.identifiable")
 

@@ -14,7 +14,7 @@ from behindglass.deid.pseudonym import pseudonymize
 from behindglass.engine.duckdb_store import DuckDBSiteData
 from behindglass.ingest import ingest_synthea
 from behindglass.synth import concepts as c
-from tests.unit.test_ingest_support import (
+from tests.unit.ingest_support import (
     OTHER_SECRET,
     PEOPLE,
     PLANTED,

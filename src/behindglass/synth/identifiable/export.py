@@ -9,19 +9,16 @@ sibling folder and renamed into place at the end, as the OMOP writer does.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from behindglass.core.errors import BehindGlassError
 from behindglass.synth import concepts as c
-from behindglass.synth.generate import BLOCK, _prepare, _publish, simulate_block
 from behindglass.synth.identifiable.identities import _faker, draw_identities, locale_for
+from behindglass.synth.identifiable.staging import simulated_blocks, staged_output, truth_files
 from behindglass.synth.identifiable.synthea_csv import (
     BLOCK_FILES,
     HEADERS,
@@ -34,7 +31,7 @@ from behindglass.synth.identifiable.synthea_csv import (
     to_csv,
     uuids,
 )
-from behindglass.synth.identifiable.truth import TRUTH_FILE, Planted, truth_lines
+from behindglass.synth.identifiable.truth import Planted, truth_lines
 from behindglass.synth.profile_catalog import PROFILES
 from behindglass.synth.profiles import Profile
 from behindglass.synth.ragged import DAYS_PER_YEAR
@@ -233,11 +230,9 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
 
         return write_fhir(chosen, persons, seed, out, progress=progress, overwrite=overwrite)
     started = time.perf_counter()
-    partial = _prepare(out, overwrite)
-    handles = {}
     rows = dict.fromkeys((*BLOCK_FILES, *SITE_FILES), 0)
     identifiers = 0
-    try:
+    with staged_output(out, overwrite) as (partial, handles):
         site = build_site(chosen, persons, seed)
         ids, site_csv = _site_files(chosen, site, seed)
         for name in (*BLOCK_FILES, *SITE_FILES):
@@ -246,20 +241,10 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
         for name, data in site_csv.items():
             handles[name].write(data)
             rows[name] = data.count(b"\n")
-        truth = (partial / TRUTH_FILE).open("w", encoding="utf-8")
-        crosswalk = (partial / CROSSWALK_FILE).open("w", encoding="ascii")
-        crosswalk.write("PATIENT,PERSON_ID\n")
-        console = Console(stderr=True)
         person_base = chosen.id_offset + 1
-        with truth, crosswalk, Progress(
-                TextColumn(f"[bold]{chosen.name}[/] identifiable"), BarColumn(),
-                MofNCompleteColumn(), TextColumn("persons"), TimeRemainingColumn(),
-                console=console, disable=not (progress and console.is_terminal),
-                transient=True) as bar:
-            task = bar.add_task("persons", total=persons)
-            for index, first in enumerate(range(0, persons, BLOCK)):
-                n = min(BLOCK, persons - first)
-                block = simulate_block(chosen, site, seed, index, n)
+        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk):
+            for index, n, block in simulated_blocks(chosen, site, seed, persons,
+                                                    label="identifiable", progress=progress):
                 files, lines, links = _block_files(chosen, seed, index, block, person_base, ids)
                 for name, data in files.items():
                     handles[name].write(data)
@@ -268,14 +253,5 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
                 crosswalk.writelines(links)
                 identifiers += len(lines)
                 person_base += n
-                bar.advance(task, n)
-        for handle in handles.values():
-            handle.close()
-        _publish(partial, out)
-    except BaseException:
-        for handle in handles.values():
-            handle.close()
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return IdentifiableReport(chosen.name, persons, seed, out, rows, identifiers,
                               time.perf_counter() - started)

@@ -12,26 +12,23 @@ stream, so the CSV output is untouched.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from behindglass.synth import concepts as c
-from behindglass.synth.generate import BLOCK, _prepare, _publish, simulate_block
 from behindglass.synth.identifiable.export import (
     CROSSWALK_FILE,
     IdentifiableReport,
     _block_columns,
     _site_columns,
 )
+from behindglass.synth.identifiable.staging import simulated_blocks, staged_output, truth_files
 from behindglass.synth.identifiable.synthea_csv import uuids
-from behindglass.synth.identifiable.truth import TRUTH_FILE, Planted, truth_lines
+from behindglass.synth.identifiable.truth import Planted, truth_lines
 from behindglass.synth.profiles import Profile
 from behindglass.synth.sitetables import build_site, profile_key
 
@@ -353,11 +350,9 @@ def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress
                overwrite: bool = False) -> IdentifiableReport:
     """Write the FHIR R4 NDJSON extract (called by ``generate_identifiable``)."""
     started = time.perf_counter()
-    partial = _prepare(out, overwrite)
-    handles = {}
     rows = dict.fromkeys(RESOURCES, 0)
     identifiers = 0
-    try:
+    with staged_output(out, overwrite) as (partial, handles):
         site = build_site(profile, persons, seed)
         ids, site_cols = _site_columns(profile, site, seed)
         for kind in RESOURCES:
@@ -366,20 +361,10 @@ def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress
         for kind, resources in site_resources(site_cols, profile).items():
             handles[kind].writelines(map(_dump, resources))
             rows[kind] += len(resources)
-        truth = (partial / TRUTH_FILE).open("w", encoding="utf-8")
-        crosswalk = (partial / CROSSWALK_FILE).open("w", encoding="ascii")
-        crosswalk.write("PATIENT,PERSON_ID\n")
-        console = Console(stderr=True)
         person_base = profile.id_offset + 1
-        with truth, crosswalk, Progress(
-                TextColumn(f"[bold]{profile.name}[/] FHIR"), BarColumn(),
-                MofNCompleteColumn(), TextColumn("persons"), TimeRemainingColumn(),
-                console=console, disable=not (progress and console.is_terminal),
-                transient=True) as bar:
-            task = bar.add_task("persons", total=persons)
-            for index, first in enumerate(range(0, persons, BLOCK)):
-                n = min(BLOCK, persons - first)
-                block = simulate_block(profile, site, seed, index, n)
+        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk):
+            for index, n, block in simulated_blocks(profile, site, seed, persons,
+                                                    label="FHIR", progress=progress):
                 cols, patient = _block_columns(profile, seed, index, block, ids)
                 text, lines = block_ndjson(profile, seed, index, cols, patient)
                 for kind, data in text.items():
@@ -389,15 +374,6 @@ def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress
                 crosswalk.writelines(f"{p},{person_base + i}\n" for i, p in enumerate(patient))
                 identifiers += len(lines)
                 person_base += n
-                bar.advance(task, n)
-        for handle in handles.values():
-            handle.close()
-        _publish(partial, out)
-    except BaseException:
-        for handle in handles.values():
-            handle.close()
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return IdentifiableReport(profile.name, persons, seed, out,
                               {f"{k}.ndjson": v for k, v in rows.items()}, identifiers,
                               time.perf_counter() - started)
