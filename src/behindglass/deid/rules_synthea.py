@@ -1,0 +1,62 @@
+"""Rule catalogue for Synthea CSV extracts: "<file stem>.<COLUMN>" → what is done to it.
+
+Deny by default: a file or column missing here is never read (:func:`.safe_harbor.rule_for`).
+"""
+
+from __future__ import annotations
+
+from behindglass.deid.rule_specs import (
+    CARE_SITE,
+    DATE,
+    DEVICE,
+    DROP_GEO,
+    DROP_NAME,
+    EVENT,
+    KEEP,
+    PERSON,
+    POINT,
+    PROVIDER,
+    VISIT,
+    ZIP,
+    Action,
+    C,
+    Spec,
+    r,
+)
+
+#: Synthea CSV export (v3): "<file stem>.<COLUMN>".
+SYNTHEA: dict[str, dict[str, Spec]] = {
+    "patients": {
+        "Id": PERSON, "BIRTHDATE": r(Action.BIRTH_DATE, C.DATES),
+        "DEATHDATE": DATE, "SSN": r(Action.DROP, C.SSN),
+        "DRIVERS": r(Action.DROP, C.LICENSE_NUMBER),
+        "PASSPORT": r(Action.DROP, C.LICENSE_NUMBER),
+        "PREFIX": DROP_NAME, "FIRST": DROP_NAME, "MIDDLE": DROP_NAME, "LAST": DROP_NAME,
+        "SUFFIX": DROP_NAME, "MAIDEN": DROP_NAME, "BIRTHPLACE": DROP_GEO,
+        "ADDRESS": DROP_GEO, "CITY": DROP_GEO, "COUNTY": DROP_GEO, "FIPS": DROP_GEO,
+        "LAT": DROP_GEO, "LON": DROP_GEO, "ZIP": ZIP, "STATE": KEEP,
+        **dict.fromkeys(("MARITAL", "RACE", "ETHNICITY", "GENDER"), KEEP),
+        **dict.fromkeys(("HEALTHCARE_EXPENSES", "HEALTHCARE_COVERAGE", "INCOME"), KEEP),
+    },
+    "encounters": {**EVENT, "Id": VISIT, "ORGANIZATION": CARE_SITE, "PROVIDER": PROVIDER,
+                   "ENCOUNTERCLASS": KEEP},
+    "conditions": EVENT,
+    "medications": EVENT,
+    "procedures": EVENT,
+    "allergies": {**EVENT, "TYPE": KEEP, "CATEGORY": KEEP, "REACTION1": KEEP,
+                  "SEVERITY1": KEEP, "REACTION2": KEEP, "SEVERITY2": KEEP},
+    "immunizations": {**POINT, "BASE_COST": KEEP},
+    "observations": {**POINT, "CATEGORY": KEEP, "UNITS": KEEP,
+                     "TYPE": KEEP,
+                     "VALUE": r(Action.KEEP, None, None, "numeric or coded in Synthea; "
+                                 "free-text values must go through text PHI first")},
+    "devices": {**EVENT, "UDI": DEVICE},
+    "providers": {"Id": PROVIDER, "ORGANIZATION": CARE_SITE, "NAME": DROP_NAME,
+                  "GENDER": KEEP, "SPECIALITY": KEEP, "ADDRESS": DROP_GEO,
+                  "CITY": DROP_GEO, "LAT": DROP_GEO, "LON": DROP_GEO, "ZIP": ZIP,
+                  "STATE": KEEP},
+    "organizations": {"Id": CARE_SITE, "NAME": r(Action.DROP, C.OTHER_UNIQUE_ID),
+                      "ADDRESS": DROP_GEO, "CITY": DROP_GEO, "LAT": DROP_GEO,
+                      "LON": DROP_GEO, "ZIP": ZIP, "STATE": KEEP,
+                      "PHONE": r(Action.DROP, C.TELEPHONE)},
+}
