@@ -81,7 +81,8 @@ def test_truth_values_occur_where_named(us: tuple[Path, Path]) -> None:
         key = (item["file"], item["column"])
         if key not in present:
             frame = frames.setdefault(item["file"], _read(ident / item["file"]))
-            owner = "Id" if item["file"] == "patients.csv" else "PATIENT"
+            owner = {"patients.csv": "Id", "claims.csv": "PATIENTID"}.get(item["file"],
+                                                                           "PATIENT")
             present[key] = set(zip(frame[owner], frame[item["column"]], strict=True))
         assert (item["person"], item["value"]) in present[key], line
     assert {"name", "address", "zip", "date", "phone", "email", "ssn", "mrn", "health_plan",

@@ -70,15 +70,18 @@ def test_byte_identical_per_seed(both: tuple[Path, Path], tmp_path: Path) -> Non
 def test_same_people_and_counts_as_csv(both: tuple[Path, Path]) -> None:
     fhir, csv = both
     assert (fhir / "truth_crosswalk.csv").read_bytes() == (csv / "truth_crosswalk.csv").read_bytes()
-    pairs = {"Encounter": "encounters", "Condition": "conditions",
-             "MedicationRequest": "medications", "Observation": "observations",
-             "Procedure": "procedures", "Coverage": "payer_transitions"}
-    for kind, table in pairs.items():
-        key = "beneficiary" if kind == "Coverage" else "subject"
+    pairs = {("Encounter",): "encounters", ("Condition",): "conditions",
+             ("MedicationRequest", "MedicationStatement"): "medications",
+             ("Observation",): "observations", ("Procedure",): "procedures",
+             ("Coverage",): "payer_transitions", ("Immunization",): "immunizations",
+             ("AllergyIntolerance",): "allergies", ("CarePlan",): "careplans",
+             ("Device",): "devices"}
+    for kinds, table in pairs.items():
         mine = Counter(r[key]["reference"].removeprefix("Patient/")
-                       for r in _resources(fhir / f"{kind}.ndjson"))
+                       for kind in kinds for r in _resources(fhir / f"{kind}.ndjson")
+                       for key in ("subject", "patient", "beneficiary") if key in r)
         frame = pd.read_csv(csv / f"{table}.csv", dtype=str, keep_default_na=False)
-        assert mine == Counter(frame["PATIENT"]), kind
+        assert mine == Counter(frame["PATIENT"]), kinds
     encounters = {r["id"] for r in _resources(fhir / "Encounter.ndjson")}
     frame = pd.read_csv(csv / "encounters.csv", dtype=str, keep_default_na=False)
     assert encounters == set(frame["Id"])
@@ -115,7 +118,8 @@ def test_every_truth_value_in_named_file(both: tuple[Path, Path]) -> None:
     assert truth
     texts = {name: (fhir / name).read_text(encoding="utf-8")
              for name in {str(t["file"]) for t in truth}}
-    assert set(texts) == {"Patient.ndjson", "Coverage.ndjson"}
+    assert set(texts) == {"Patient.ndjson", "Coverage.ndjson", "Device.ndjson",
+                          "ImagingStudy.ndjson"}
     for item in truth:
         assert json.dumps(item["value"], ensure_ascii=False) in texts[str(item["file"])], item
     columns = {str(t["column"]) for t in truth}

@@ -20,7 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("behindglass.cli.audit_cmd", "audit", "Read and verify a site's audit log."),
     "demo": ("behindglass.cli.demo_cmd", "demo", "Run a whole network on this machine."),
     "ingest": ("behindglass.cli.ingest_cmd", "ingest",
-               "Ingest an identifiable extract (Synthea CSV) into a de-identified OMOP store."),
+               "Ingest an identifiable extract (Synthea CSV or FHIR R4) into a de-identified "
+               "OMOP store."),
+    "notes": ("behindglass.cli.notes_cmd", "notes",
+              "Generate synthetic clinical notes with labelled PHI (development corpora)."),
     "risk": ("behindglass.cli.risk_cmd", "risk",
              "Re-identification risk of a site store (k-anonymity, l-diversity)."),
 }

@@ -38,11 +38,14 @@ def _default_workers() -> int:
                    "(identifiers.jsonl) instead of OMOP")
 @click.option("--format", "out_format", type=click.Choice(["synthea-csv", "fhir"]),
               default=None,
-              help="format of the identifiable extract: Synthea CSV or FHIR R4 NDJSON "
+              help="format of the identifiable extract: Synthea CSV or FHIR R4 "
                    "[default: synthea-csv]")
+@click.option("--fhir-layout", type=click.Choice(["ndjson", "bundles"]), default=None,
+              help="FHIR output: NDJSON per resource type, or one transaction Bundle per "
+                   "patient as Synthea writes [default: ndjson]")
 def synth(profile_name: str, persons: int, seed: int, out: Path, use_gzip: bool,
           chunk_size: int, workers: int | None, force: bool, quiet: bool,
-          identifiable: bool, out_format: str | None) -> None:
+          identifiable: bool, out_format: str | None, fhir_layout: str | None) -> None:
     """Generate a realistic synthetic OMOP site.
 
     Profiles differ as real network members do: population, disease burden, care and
@@ -51,11 +54,14 @@ def synth(profile_name: str, persons: int, seed: int, out: Path, use_gzip: bool,
     console = Console(stderr=True)
     if out_format and not identifiable:
         raise click.UsageError("--format applies to --identifiable extracts only")
+    if fhir_layout and out_format != "fhir":
+        raise click.UsageError("--fhir-layout applies to --identifiable --format fhir only")
     if identifiable:
         from behindglass.synth.identifiable import generate_identifiable
 
         found = generate_identifiable(profile_name, persons, seed, out, progress=not quiet,
-                                      overwrite=force, format=out_format or "synthea-csv")
+                                      overwrite=force, format=out_format or "synthea-csv",
+                                      fhir_layout=fhir_layout or "ndjson")
         if not quiet:
             console.print(f"wrote {found.out} ({sum(found.rows.values()):,} rows, "
                           f"{found.identifiers:,} planted identifiers) in "

@@ -17,12 +17,15 @@ import numpy as np
 
 from behindglass.core.errors import BehindGlassError
 from behindglass.synth import concepts as c
+from behindglass.synth.identifiable.care_events import care_tables
+from behindglass.synth.identifiable.documents import NOTES_FILE, BlockRecords, block_notes
 from behindglass.synth.identifiable.identities import _faker, draw_identities, locale_for
 from behindglass.synth.identifiable.staging import simulated_blocks, staged_output, truth_files
 from behindglass.synth.identifiable.synthea_csv import (
     BLOCK_FILES,
     HEADERS,
     SITE_FILES,
+    as_list,
     categorical,
     clinical_tables,
     iso_date,
@@ -39,6 +42,7 @@ from behindglass.synth.sitetables import SiteContext, build_site, profile_key
 from behindglass.synth.writer import Columns
 
 FORMATS = ("synthea-csv", "fhir")
+FHIR_LAYOUTS = ("ndjson", "bundles")
 CROSSWALK_FILE = "truth_crosswalk.csv"  # patient Id -> OMOP person_id, for evaluation only
 _IDENTITY_STREAM = 0x1D  # extra seed word: identities never share the clinical stream
 
@@ -58,7 +62,14 @@ PLANTED = (
     Planted("patient_contacts.csv", "CONTACT_PHONE", "phone"),
     Planted("payer_transitions.csv", "MEMBERID", "health_plan"),
     Planted("payer_transitions.csv", "OWNER_NAME", "name"),
+    Planted("devices.csv", "UDI", "device"),
+    Planted("imaging_studies.csv", "SERIES_UID", "other_id"),
+    Planted("imaging_studies.csv", "INSTANCE_UID", "other_id"),
+    Planted("claims.csv", "Id", "account"),
+    Planted("claims.csv", "APPOINTMENTID", "account"),
 )
+# The column naming each row's patient, where it is not PATIENT.
+OWNER_COLUMN = {"patients": "Id", "claims": "PATIENTID"}
 
 
 @dataclass(frozen=True)
@@ -122,15 +133,29 @@ def _site_columns(profile: Profile, site: SiteContext,
 
 
 def _block_files(profile: Profile, seed: int, index: int, block: dict[str, Columns],
-                 person_base: int, ids: _SiteIds) -> tuple[dict[str, bytes], list[str], list[str]]:
-    """CSV text per file, truth lines and crosswalk lines of one simulated block."""
+                 person_base: int, ids: _SiteIds,
+                 ) -> tuple[dict[str, tuple[bytes, int]], list[str], list[str]]:
+    """(CSV text, rows) per file, truth lines and crosswalk lines of one simulated block."""
     cols, patient = _block_columns(profile, seed, index, block, ids)
-    files = {name: to_csv(name, cols[name]) for name in BLOCK_FILES}
+    files = {name: (to_csv(name, cols[name]),
+                    len(cols[name][HEADERS[name][0]]))  # type: ignore[arg-type]
+             for name in BLOCK_FILES}
     truth: list[str] = []
     for where in PLANTED:
-        table = cols[where.file.removesuffix(".csv")]
-        owners = patient if where.file != "payer_transitions.csv" else table["PATIENT"]
-        truth.extend(truth_lines(list(owners), [str(v) for v in table[where.column]], where))
+        name = where.file.removesuffix(".csv")
+        table = cols[name]
+        owners = as_list(table[OWNER_COLUMN.get(name, "PATIENT")])
+        # A value repeated on several rows (a series UID) is listed once: "_truth:<column>"
+        # then holds the value on one row and "" elsewhere.
+        values = table.get(f"_truth:{where.column}", table[where.column])
+        truth.extend(truth_lines(owners, [str(v) for v in as_list(values)], where))
+    # The notes seam: notes.csv rows of the block's persons, once a generator is plugged in.
+    notes = block_notes(BlockRecords(profile, seed, index, block, cols, patient))
+    if notes is not None:
+        files[NOTES_FILE.removesuffix(".csv")] = (
+            to_csv("notes", notes.columns, header=True, names=tuple(notes.columns)),
+            len(next(iter(notes.columns.values()))))  # type: ignore[arg-type]
+        truth.extend(notes.truth)
     crosswalk = [f"{p},{person_base + i}\n" for i, p in enumerate(patient)]
     return files, truth, crosswalk
 
@@ -203,16 +228,21 @@ def _block_columns(profile: Profile, seed: int, index: int, block: dict[str, Col
     visit_ids = uuids(rng, len(visits["visit_occurrence_id"]))
     cols.update(clinical_tables(block, patient, visit_ids, ids.payers, ids.organizations,
                                 ids.providers))
+    cols.update(care_tables(profile, seed, index, block, patient, visit_ids,
+                            cols["encounters"]))
     return cols, patient
+
 
 
 def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: Path | str, *,
                           progress: bool = False, overwrite: bool = False,
-                          format: str = "synthea-csv") -> IdentifiableReport:
+                          format: str = "synthea-csv",
+                          fhir_layout: str = "ndjson") -> IdentifiableReport:
     """Write the identifiable extract of a synthetic site into ``out``.
 
-    ``format`` is ``"synthea-csv"`` (Synthea-format CSV files) or ``"fhir"`` (FHIR R4
-    NDJSON, one file per resource type). Same people and clinical facts as
+    ``format`` is ``"synthea-csv"`` (Synthea-format CSV files) or ``"fhir"`` (FHIR R4);
+    ``fhir_layout`` is ``"ndjson"`` (one file per resource type) or ``"bundles"`` (one
+    transaction Bundle per patient, as Synthea writes). Same people and clinical facts as
     ``generate_site`` with the same profile, persons and seed; see
     docs/synth-identifiable.md for the files and the truth file.
     """
@@ -225,10 +255,14 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
     if format not in FORMATS:
         raise BehindGlassError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    if fhir_layout not in FHIR_LAYOUTS:
+        raise BehindGlassError(f"unknown FHIR layout {fhir_layout!r}; choose one of "
+                               f"{', '.join(FHIR_LAYOUTS)}")
     if format == "fhir":
-        from behindglass.synth.identifiable.fhir import write_fhir
+        from behindglass.synth.identifiable.fhir_writer import write_fhir
 
-        return write_fhir(chosen, persons, seed, out, progress=progress, overwrite=overwrite)
+        return write_fhir(chosen, persons, seed, out, progress=progress, overwrite=overwrite,
+                          layout=fhir_layout)
     started = time.perf_counter()
     rows = dict.fromkeys((*BLOCK_FILES, *SITE_FILES), 0)
     identifiers = 0
@@ -246,9 +280,14 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
             for index, n, block in simulated_blocks(chosen, site, seed, persons,
                                                     label="identifiable", progress=progress):
                 files, lines, links = _block_files(chosen, seed, index, block, person_base, ids)
-                for name, data in files.items():
+                for name, (data, count) in files.items():
+                    if name not in HEADERS:  # notes: its header comes with every block
+                        header, _, data = data.partition(b"\n")
+                        if name not in handles:
+                            handles[name] = (partial / f"{name}.csv").open("wb")
+                            handles[name].write(header + b"\n")
                     handles[name].write(data)
-                    rows[name] += data.count(b"\n")  # no value holds a newline
+                    rows[name] = rows.get(name, 0) + count
                 truth.writelines(lines)
                 crosswalk.writelines(links)
                 identifiers += len(lines)

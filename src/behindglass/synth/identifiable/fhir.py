@@ -1,40 +1,37 @@
-"""The identifiable extract as FHIR R4 NDJSON (bulk-export layout, one file per type).
+"""FHIR R4 resources of the persons, encounters and core facts of one block, and of the
+site (organizations, locations, practitioners).
 
 Built from the very same per-block Synthea columns as the CSV export (``_block_columns``)
 so both formats of the same arguments hold the same people, identities, encounters,
 diagnoses, fills, results and procedures, with the same patient and encounter UUIDs.
 Resources are plain dicts dumped with ``json`` (fast); the tests validate samples with
-``fhir.resources``. Ids of resources that have no UUID in the CSV files (conditions,
-medication requests, observations, procedures, coverages) come from a separate random
-stream, so the CSV output is untouched.
+``fhir.resources``. Ids of resources that have no UUID in the CSV files come from a
+separate random stream (``FhirIds``), so the CSV output is untouched. References are
+written ``Kind/<id>``; the bundle layout rewrites them (``fhir_bundles``).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from behindglass.synth import concepts as c
-from behindglass.synth.identifiable.export import (
-    CROSSWALK_FILE,
-    IdentifiableReport,
-    _block_columns,
-    _site_columns,
-)
-from behindglass.synth.identifiable.staging import simulated_blocks, staged_output, truth_files
+from behindglass.synth.identifiable.synthea_csv import as_list as _list
 from behindglass.synth.identifiable.synthea_csv import uuids
-from behindglass.synth.identifiable.truth import Planted, truth_lines
+from behindglass.synth.identifiable.truth import Planted
 from behindglass.synth.profiles import Profile
-from behindglass.synth.sitetables import build_site, profile_key
 
-RESOURCES = ("Patient", "Encounter", "Condition", "MedicationRequest", "Observation",
-             "Procedure", "Coverage", "Organization", "Practitioner")
-_FHIR_STREAM = 0xF1  # extra seed word for resource ids (not shared with CSV streams)
+RESOURCES = ("Patient", "Encounter", "Condition", "MedicationRequest", "MedicationStatement",
+             "Observation", "DiagnosticReport", "Procedure", "Immunization",
+             "AllergyIntolerance", "CarePlan", "Device", "ImagingStudy", "Coverage",
+             "Organization", "Location", "Practitioner")
+SITE_IDENTIFIER = "urn:behindglass:synth"  # identifier system of organizations and staff
+# Ingredients mostly bought over the counter: their fills are written as patient-reported
+# MedicationStatements, every other fill as a MedicationRequest (one resource per fill).
+OTC_RXNORM = frozenset({"1191", "5640", "7258"})  # aspirin, ibuprofen, naproxen
 
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -81,15 +78,29 @@ PLANTED_FHIR: tuple[tuple[str, str, Planted], ...] = tuple(
         ("patient_contacts", "CONTACT_PHONE", "Patient.contact.telecom.value", "phone"),
         ("payer_transitions", "MEMBERID", "Coverage.subscriberId", "health_plan"),
         ("payer_transitions", "OWNER_NAME", "Coverage.subscriber.display", "name"),
+        ("devices", "UDI", "Device.udiCarrier.carrierHRF", "device"),
+        ("devices", "_serial", "Device.serialNumber", "device"),
+        ("imaging_studies", "_truth:study", "ImagingStudy.identifier.value", "other_id"),
+        ("imaging_studies", "_truth:SERIES_UID", "ImagingStudy.series.uid", "other_id"),
+        ("imaging_studies", "INSTANCE_UID", "ImagingStudy.series.instance.uid", "other_id"),
     ))
 
 
-def _list(values: object) -> list:
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        return values.to_pylist()
-    if isinstance(values, np.ndarray):
-        return values.tolist()
-    return list(values)  # type: ignore[call-overload]
+@dataclass(frozen=True)
+class FhirIds:
+    """Resource ids of one block that the CSV files do not carry, by Synthea table."""
+
+    by_table: dict[str, np.ndarray]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, cols: dict[str, dict[str, object]]) -> FhirIds:
+        # Fixed order; the first five keep the ids of earlier releases of this writer.
+        tables = ("conditions", "medications", "observations", "procedures",
+                  "payer_transitions", "immunizations", "allergies", "devices")
+        return cls({t: uuids(rng, len(cols[t]["PATIENT"])) for t in tables})  # type: ignore[arg-type]
+
+    def __getitem__(self, table: str) -> np.ndarray:
+        return self.by_table[table]
 
 
 def _rows(table: dict[str, object], names: Iterable[str]) -> Iterator[tuple]:
@@ -189,9 +200,10 @@ def _ref(kind: str, rid: str) -> dict:
     return {"reference": f"{kind}/{rid}"}
 
 
-def clinical(cols: dict[str, dict[str, object]],
-             rng: np.random.Generator) -> dict[str, Iterator[dict]]:
-    """Encounter, Condition, MedicationRequest, Observation and Procedure resources."""
+def clinical(cols: dict[str, dict[str, object]], ids: FhirIds,
+             locations: dict[str, str]) -> dict[str, Iterator[dict]]:
+    """Encounter, Condition, MedicationRequest / MedicationStatement, Observation and
+    Procedure resources; ``locations`` maps an organization id to its Location id."""
 
     def encounters() -> Iterator[dict]:
         for eid, start, stop, pat, org, prov, kind, code, desc in _rows(
@@ -206,13 +218,13 @@ def clinical(cols: dict[str, dict[str, object]],
                 "participant": [{"individual": _ref("Practitioner", prov)}],
                 "period": {"start": start, "end": stop}}
             if org:
+                resource["location"] = [{"location": _ref("Location", locations[org])}]
                 resource["serviceProvider"] = _ref("Organization", org)
             yield resource
 
     def conditions() -> Iterator[dict]:
         table = cols["conditions"]
-        ids = uuids(rng, len(_list(table["PATIENT"])))
-        for rid, (start, pat, enc, code, desc) in zip(ids, _rows(
+        for rid, (start, pat, enc, code, desc) in zip(ids["conditions"], _rows(
                 table, ("START", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")), strict=True):
             yield {"resourceType": "Condition", "id": rid,
                    "clinicalStatus": {"coding": [{
@@ -228,27 +240,39 @@ def clinical(cols: dict[str, dict[str, object]],
                    "subject": _ref("Patient", pat), "encounter": _ref("Encounter", enc),
                    "onsetDateTime": start, "recordedDate": start}
 
-    def medications() -> Iterator[dict]:
-        table = cols["medications"]
-        ids = uuids(rng, len(_list(table["PATIENT"])))
-        for rid, (start, stop, pat, enc, code, desc) in zip(ids, _rows(
-                table, ("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")),
-                strict=True):
+    def medications(statements: bool) -> Iterator[dict]:
+        # One resource per fill: a MedicationStatement for over-the-counter ingredients,
+        # else a MedicationRequest whose dispenseRequest keeps the fill's start and end.
+        for rid, (start, stop, pat, enc, code, desc, dispenses) in zip(ids["medications"], _rows(
+                cols["medications"], ("START", "STOP", "PATIENT", "ENCOUNTER", "CODE",
+                                      "DESCRIPTION", "DISPENSES")), strict=True):
+            if (code in OTC_RXNORM) != statements:
+                continue
+            drug = _cc(CODE_SYSTEM.get(code, RXNORM), code, desc)
+            if statements:
+                resource = {"resourceType": "MedicationStatement", "id": rid,
+                            "status": "completed", "medicationCodeableConcept": drug,
+                            "subject": _ref("Patient", pat),
+                            "effectivePeriod": {"start": start, "end": stop},
+                            "dateAsserted": start}
+                if enc:
+                    resource["context"] = _ref("Encounter", enc)
+                yield resource
+                continue
             resource = {"resourceType": "MedicationRequest", "id": rid, "status": "completed",
-                        "intent": "order",
-                        "medicationCodeableConcept": _cc(CODE_SYSTEM.get(code, RXNORM), code,
-                                                         desc),
+                        "intent": "order", "medicationCodeableConcept": drug,
                         "subject": _ref("Patient", pat), "authoredOn": start,
                         "dispenseRequest": {"numberOfRepeatsAllowed": 0,
-                                            "validityPeriod": {"start": start, "end": stop}}}
+                                            "validityPeriod": {"start": start, "end": stop},
+                                            "quantity": {"value": int(dispenses)}}}
             if enc:
                 resource["encounter"] = _ref("Encounter", enc)
             yield resource
 
     def observations() -> Iterator[dict]:
         table = cols["observations"]
-        ids = uuids(rng, len(_list(table["PATIENT"])))
-        for rid, (date, pat, enc, cat, code, desc, value, units, kind) in zip(ids, _rows(
+        for rid, (date, pat, enc, cat, code, desc, value, units, kind) in zip(
+                ids["observations"], _rows(
                 table, ("DATE", "PATIENT", "ENCOUNTER", "CATEGORY", "CODE", "DESCRIPTION",
                         "VALUE", "UNITS", "TYPE")), strict=True):
             resource = {
@@ -270,24 +294,21 @@ def clinical(cols: dict[str, dict[str, object]],
 
     def procedures() -> Iterator[dict]:
         table = cols["procedures"]
-        ids = uuids(rng, len(_list(table["PATIENT"])))
-        for rid, (start, pat, enc, code, desc) in zip(ids, _rows(
+        for rid, (start, pat, enc, code, desc) in zip(ids["procedures"], _rows(
                 table, ("START", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION")), strict=True):
             yield {"resourceType": "Procedure", "id": rid, "status": "completed",
                    "code": _cc(CODE_SYSTEM.get(code, SNOMED), code, desc),
                    "subject": _ref("Patient", pat), "encounter": _ref("Encounter", enc),
                    "performedDateTime": start}
 
-    # Ids are drawn in this fixed order when the generators run, one after the other.
     return {"Encounter": encounters(), "Condition": conditions(),
-            "MedicationRequest": medications(), "Observation": observations(),
-            "Procedure": procedures()}
+            "MedicationRequest": medications(False), "MedicationStatement": medications(True),
+            "Observation": observations(), "Procedure": procedures()}
 
 
-def coverages(cols: dict[str, dict[str, object]], rng: np.random.Generator) -> Iterator[dict]:
+def coverages(cols: dict[str, dict[str, object]], ids: FhirIds) -> Iterator[dict]:
     table = cols["payer_transitions"]
-    ids = uuids(rng, len(_list(table["PATIENT"])))
-    for rid, (pat, member, start, end, payer, owner, name) in zip(ids, _rows(
+    for rid, (pat, member, start, end, payer, owner, name) in zip(ids["payer_transitions"], _rows(
             table, ("PATIENT", "MEMBERID", "START_DATE", "END_DATE", "PAYER", "PLAN_OWNERSHIP",
                     "OWNER_NAME")), strict=True):
         subscriber = ({"reference": f"Patient/{pat}", "display": name} if owner == "Self"
@@ -301,23 +322,42 @@ def coverages(cols: dict[str, dict[str, object]], rng: np.random.Generator) -> I
                "period": {"start": start, "end": end}, "payor": [_ref("Organization", payer)]}
 
 
-def site_resources(cols: dict[str, dict[str, object]], profile: Profile) -> dict[str, list[dict]]:
-    """Organization (care sites and payers) and Practitioner resources of the site."""
-    orgs = [{"resourceType": "Organization", "id": oid, "active": True,
-             "type": [{"coding": [{
-                 "system": "http://terminology.hl7.org/CodeSystem/organization-type",
-                 "code": "prov", "display": "Healthcare Provider"}]}],
-             "name": name, "telecom": [{"system": "phone", "value": phone}],
-             "address": [{"line": [line], "city": city, "state": state,
-                          "country": profile.country}]}
-            for oid, name, line, city, state, phone in _rows(
-                cols["organizations"], ("Id", "NAME", "ADDRESS", "CITY", "STATE", "PHONE"))]
-    orgs += [{"resourceType": "Organization", "id": oid, "active": True,
-              "type": [{"coding": [{
+def _site_ident(rid: str) -> list[dict]:
+    # Bundles point at shared resources by this identifier (conditional references).
+    return [{"system": SITE_IDENTIFIER, "value": rid}]
+
+
+def location_ids(rng: np.random.Generator, cols: dict[str, dict[str, object]]) -> dict[str, str]:
+    """One Location id per care-site organization."""
+    orgs = _list(cols["organizations"]["Id"])
+    return dict(zip(orgs, _list(uuids(rng, len(orgs))), strict=True))
+
+
+def site_resources(cols: dict[str, dict[str, object]], profile: Profile,
+                   locations: dict[str, str]) -> dict[str, list[dict]]:
+    """Organization (care sites and payers), Location (one per care site) and Practitioner
+    resources of the site."""
+    orgs, places = [], []
+    for oid, name, line, city, state, phone in _rows(
+            cols["organizations"], ("Id", "NAME", "ADDRESS", "CITY", "STATE", "PHONE")):
+        address = {"line": [line], "city": city, "state": state, "country": profile.country}
+        orgs.append({"resourceType": "Organization", "id": oid, "identifier": _site_ident(oid),
+                     "active": True, "type": [{"coding": [{
+                         "system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                         "code": "prov", "display": "Healthcare Provider"}]}],
+                     "name": name, "telecom": [{"system": "phone", "value": phone}],
+                     "address": [address]})
+        places.append({"resourceType": "Location", "id": locations[oid],
+                       "identifier": _site_ident(locations[oid]), "status": "active",
+                       "name": name, "telecom": [{"system": "phone", "value": phone}],
+                       "address": address, "managingOrganization": _ref("Organization", oid)})
+    orgs += [{"resourceType": "Organization", "id": oid, "identifier": _site_ident(oid),
+              "active": True, "type": [{"coding": [{
                   "system": "http://terminology.hl7.org/CodeSystem/organization-type",
                   "code": "pay", "display": "Payer"}]}], "name": name}
              for oid, name in _rows(cols["payers"], ("Id", "NAME"))]
-    practitioners = [{"resourceType": "Practitioner", "id": pid, "active": True,
+    practitioners = [{"resourceType": "Practitioner", "id": pid, "identifier": _site_ident(pid),
+                      "active": True,
                       "name": [{"text": name, "family": name.rsplit(" ", 1)[-1],
                                 "given": [name.rsplit(" ", 1)[0]]}],
                       "gender": "female" if gender == "F" else "male",
@@ -325,55 +365,4 @@ def site_resources(cols: dict[str, dict[str, object]], profile: Profile) -> dict
                                    "country": profile.country}]}
                      for pid, name, gender, city, state in _rows(
                          cols["providers"], ("Id", "NAME", "GENDER", "CITY", "STATE"))]
-    return {"Organization": orgs, "Practitioner": practitioners}
-
-
-def block_ndjson(profile: Profile, seed: int, index: int, cols: dict[str, dict[str, object]],
-                 patient: np.ndarray) -> tuple[dict[str, str], list[str]]:
-    """NDJSON text per resource type and truth lines of one block."""
-    rng = np.random.default_rng(np.random.SeedSequence(
-        [seed, profile_key(profile), index, _FHIR_STREAM]))
-    streams: dict[str, Iterable[dict]] = {"Patient": patients(cols, profile)}
-    streams.update(clinical(cols, rng))
-    streams["Coverage"] = coverages(cols, rng)
-    text = {kind: "".join(map(_dump, resources)) for kind, resources in streams.items()}
-    truth: list[str] = []
-    owners = list(patient)
-    for table, column, where in PLANTED_FHIR:
-        values = [str(v) for v in _list(cols[table][column])]
-        persons = owners if table != "payer_transitions" else _list(cols[table]["PATIENT"])
-        truth.extend(truth_lines(persons, values, where))
-    return text, truth
-
-
-def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress: bool = False,
-               overwrite: bool = False) -> IdentifiableReport:
-    """Write the FHIR R4 NDJSON extract (called by ``generate_identifiable``)."""
-    started = time.perf_counter()
-    rows = dict.fromkeys(RESOURCES, 0)
-    identifiers = 0
-    with staged_output(out, overwrite) as (partial, handles):
-        site = build_site(profile, persons, seed)
-        ids, site_cols = _site_columns(profile, site, seed)
-        for kind in RESOURCES:
-            handles[kind] = (partial / f"{kind}.ndjson").open("w", encoding="utf-8",
-                                                               newline="\n")
-        for kind, resources in site_resources(site_cols, profile).items():
-            handles[kind].writelines(map(_dump, resources))
-            rows[kind] += len(resources)
-        person_base = profile.id_offset + 1
-        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk):
-            for index, n, block in simulated_blocks(profile, site, seed, persons,
-                                                    label="FHIR", progress=progress):
-                cols, patient = _block_columns(profile, seed, index, block, ids)
-                text, lines = block_ndjson(profile, seed, index, cols, patient)
-                for kind, data in text.items():
-                    handles[kind].write(data)
-                    rows[kind] += data.count("\n")  # json.dumps escapes newlines
-                truth.writelines(lines)
-                crosswalk.writelines(f"{p},{person_base + i}\n" for i, p in enumerate(patient))
-                identifiers += len(lines)
-                person_base += n
-    return IdentifiableReport(profile.name, persons, seed, out,
-                              {f"{k}.ndjson": v for k, v in rows.items()}, identifiers,
-                              time.perf_counter() - started)
+    return {"Organization": orgs, "Location": places, "Practitioner": practitioners}

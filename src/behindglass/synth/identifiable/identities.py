@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from faker import Faker
 
 from behindglass.synth.profiles import Profile
@@ -200,3 +202,15 @@ def draw_identities(rng: np.random.Generator, profile: Profile, male: np.ndarray
         kin_relation=[_RELATIONS[i] for i in rng.integers(0, len(_RELATIONS), n)],
         kin_phone=kin_phone,
     )
+
+
+def block_unique(rng: np.random.Generator, index: int, n: int, prefix: str = "") -> np.ndarray:
+    """``n`` 14-digit strings (after ``prefix``) unique across the whole extract: 4 random
+    digits (so numbers of different sites and seeds differ), then the block index (4
+    digits) and the row within the block (6 digits)."""
+    number = (rng.integers(0, 10_000, n, dtype=np.int64) * 10 ** 10 + index * 10 ** 6
+              + np.arange(n, dtype=np.int64))
+    digits = pc.utf8_lpad(pa.array(number).cast(pa.string()), width=14, padding="0")
+    if prefix:
+        digits = pc.binary_join_element_wise(prefix, digits, "")
+    return digits.to_numpy(zero_copy_only=False)

@@ -47,12 +47,30 @@ HEADERS: dict[str, tuple[str, ...]] = {
                "UNCOVERED_IMMUNIZATIONS", "UNIQUE_CUSTOMERS", "QOLS_AVG", "MEMBER_MONTHS"),
     "payer_transitions": ("PATIENT", "MEMBERID", "START_DATE", "END_DATE", "PAYER",
                           "SECONDARY_PAYER", "PLAN_OWNERSHIP", "OWNER_NAME"),
+    "immunizations": ("DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "BASE_COST"),
+    "allergies": ("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "SYSTEM", "DESCRIPTION",
+                  "TYPE", "CATEGORY", "REACTION1", "DESCRIPTION1", "SEVERITY1", "REACTION2",
+                  "DESCRIPTION2", "SEVERITY2"),
+    "careplans": ("Id", "START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION",
+                  "REASONCODE", "REASONDESCRIPTION"),
+    "devices": ("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "UDI"),
+    "imaging_studies": ("Id", "DATE", "PATIENT", "ENCOUNTER", "SERIES_UID", "BODYSITE_CODE",
+                        "BODYSITE_DESCRIPTION", "MODALITY_CODE", "MODALITY_DESCRIPTION",
+                        "INSTANCE_UID", "SOP_CODE", "SOP_DESCRIPTION", "PROCEDURE_CODE"),
+    "claims": ("Id", "PATIENTID", "PROVIDERID", "PRIMARYPATIENTINSURANCEID",
+               "SECONDARYPATIENTINSURANCEID", "DEPARTMENTID", "PATIENTDEPARTMENTID",
+               *(f"DIAGNOSIS{k}" for k in range(1, 9)), "REFERRINGPROVIDERID", "APPOINTMENTID",
+               "CURRENTILLNESSDATE", "SERVICEDATE", "SUPERVISINGPROVIDERID", "STATUS1",
+               "STATUS2", "STATUSP", "OUTSTANDING1", "OUTSTANDING2", "OUTSTANDINGP",
+               "LASTBILLEDDATE1", "LASTBILLEDDATE2", "LASTBILLEDDATEP",
+               "HEALTHCARECLAIMTYPEID1", "HEALTHCARECLAIMTYPEID2"),
     # Not a Synthea file: the contact details a hospital extract carries beside the patients.
     "patient_contacts": ("PATIENT", "MRN", "ACCOUNT", "PHONE", "EMAIL", "CONTACT_NAME",
                          "CONTACT_RELATIONSHIP", "CONTACT_PHONE"),
 }
 BLOCK_FILES = ("patients", "encounters", "conditions", "medications", "observations",
-               "procedures", "payer_transitions", "patient_contacts")
+               "procedures", "payer_transitions", "patient_contacts", "immunizations",
+               "allergies", "careplans", "devices", "imaging_studies", "claims")
 SITE_FILES = ("organizations", "providers", "payers")
 
 # Synthea's encounter classes and the SNOMED encounter codes it commonly writes.
@@ -109,9 +127,11 @@ def uuids(rng: np.random.Generator, n: int) -> np.ndarray:
     return joined.astype("U36").astype(object)
 
 
-def to_csv(name: str, columns: dict[str, object], *, header: bool = False) -> bytes:
-    """The table ``name`` as CSV bytes, columns in Synthea order, missing ones empty."""
-    names = HEADERS[name]
+def to_csv(name: str, columns: dict[str, object], *, header: bool = False,
+           names: Sequence[str] | None = None) -> bytes:
+    """The table ``name`` as CSV bytes, columns in Synthea order (or ``names``), missing
+    ones empty."""
+    names = HEADERS[name] if names is None else names
     n = next((len(v) for v in columns.values()), 0)  # type: ignore[arg-type]
     arrays = []
     for col in names:
@@ -129,6 +149,15 @@ def to_csv(name: str, columns: dict[str, object], *, header: bool = False) -> by
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header,
                                                     quoting_style="needed"))
     return sink.getvalue().to_pybytes()
+
+
+def as_list(values: object) -> list:
+    """Any column (numpy, pyarrow or list) as a Python list."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.to_pylist()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return list(values)  # type: ignore[call-overload]
 
 
 def money(values: np.ndarray) -> np.ndarray:

@@ -6,19 +6,21 @@
      "file": "patients.csv", "column": "SSN"}
 
 Classes follow the HIPAA Safe Harbor categories: name, address, zip, date, phone, email,
-ssn, mrn, health_plan, account, license. A de-identification test reads the file and
-checks that none of the values survives into the de-identified store.
+ssn, mrn, health_plan, account, license, device (device serial numbers / UDIs) and
+other_id (any other unique identifying number, e.g. DICOM UIDs). A de-identification
+test reads the file and checks that none of the values survives into the de-identified store.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
 
 TRUTH_FILE = "identifiers.jsonl"
 CLASSES = ("name", "address", "zip", "date", "phone", "email", "ssn", "mrn", "health_plan",
-           "account", "license", "device")
+           "account", "license", "device", "other_id")
 
 
 @dataclass(frozen=True)
@@ -30,15 +32,26 @@ class Planted:
     kind: str
 
 
-def truth_lines(persons: Sequence[str], values: Sequence[str], where: Planted) -> Iterable[str]:
-    """JSON lines for one column; empty values are not identifiers and are skipped."""
+def truth_lines(persons: Sequence[str], values: Sequence[str], where: Planted,
+                files: Sequence[str] | None = None) -> list[str]:
+    """JSON lines for one column; empty values are not identifiers and are skipped.
+
+    ``files`` names each value's file where it differs per person (one FHIR bundle per
+    patient); by default every value is in ``where.file``.
+    """
     if where.kind not in CLASSES:
         raise ValueError(f"unknown identifier class {where.kind!r}")
-    tail = (f', "file": {json.dumps(where.file)}, "column": {json.dumps(where.column)}}}\n')
+    if len(persons) != len(values) or (files is not None and len(files) != len(values)):
+        raise ValueError("persons, values and files must have the same length")
+    column = f', "column": {json.dumps(where.column)}}}\n'
     head = f', "class": "{where.kind}", "value": '
-    for person, value in zip(persons, values, strict=True):
-        if value:
-            yield f'{{"person": "{person}"{head}{json.dumps(value, ensure_ascii=False)}{tail}'
+    # Millions of lines: quote with json's C string encoder (what json.dumps calls).
+    if files is None:
+        tail = f', "file": {json.dumps(where.file)}{column}'
+        return [f'{{"person": "{p}"{head}{_quote(v)}{tail}'
+                for p, v in zip(persons, values, strict=True) if v]
+    return [f'{{"person": "{p}"{head}{_quote(v)}, "file": {_quote(f)}{column}'
+            for p, v, f in zip(persons, values, files, strict=True) if v]
 
 
 def read_truth(text: str) -> list[dict[str, object]]:
