@@ -186,3 +186,118 @@ def counts(db: Path, table: str) -> dict[int, int]:
         return dict(con.execute(f"SELECT person_id, count(*) FROM {table} GROUP BY 1").fetchall())
     finally:
         con.close()
+
+
+# --- the supplementary files: immunizations … payer_transitions, claims, notes ----------
+
+UDI = "(01)00884541001234(11)200101(17)450101(10)LOT98{i}(21)SN{i}77Q"
+SERIES_UID = "1.2.840.99999.4417.{i}.{s}"
+INSTANCE_UID = "1.2.840.99999.4417.{i}.{s}.{k}"
+MEMBER_ID = "MBR-{i}-QX8841"
+PROVIDER_NAMES = ["Hortensia Blamire", "Ignatius Fothergill", "Perpetua Ollerenshaw",
+                  "Barnaby Wigglesby"]
+ORGANIZATIONS = [("org-1", "Hospital of Zebulon", "1 Lantern Quay", "Springfieldia",
+                  "02118", "(617) 555-0000"),
+                 ("org-2", "Fothergill Family Clinic", "9 Heron Mews", "Oakbrookshire",
+                  "94110", "(415) 555-0123")]
+NOTE_TEXT = ("Pt Zebulon Quigglesworth (SSN 123-45-6789) seen today,\n"
+             "lives at 17 Juniper Hollow Rd; call (312) 555-0142.")
+SPECIALTIES = ["GENERAL PRACTICE", "CARDIOLOGY", "ALLERGY/IMMUNOLOGY", "Internal Medicine"]
+#: (code, study instances) per person: person 0 has a second study.
+STUDIES = {0: [("399208008", 3), ("1571000087109", 2)], 1: [("399208008", 2)],
+           2: [("399208008", 1)], 3: [("399208008", 4)]}
+
+
+def extra_planted(people: int = 4) -> list[str]:
+    """Identifier values planted in the supplementary files."""
+    out = [UDI.format(i=i) for i in range(people)]
+    out += [MEMBER_ID.format(i=i) for i in range(people)]
+    out += [f"cp-{i}-9f1c2e77" for i in range(people)]  # care plan row keys
+    out += [f"img-{i}-{s}-71be" for i in range(people) for s in range(len(STUDIES[i]))]
+    out += [SERIES_UID.format(i=i, s=s) for i in range(people) for s in range(len(STUDIES[i]))]
+    out += [INSTANCE_UID.format(i=i, s=s, k=k) for i in range(people)
+            for s, (_, n) in enumerate(STUDIES[i]) for k in range(n)]
+    out += [f"{PEOPLE[i][4]} {PEOPLE[i][5]}" for i in range(people)]  # owner names
+    out += [*PROVIDER_NAMES, "12 Surgery Row"]
+    out += [v for org in ORGANIZATIONS for v in (org[1], org[2], org[3], org[5])]
+    out += ["claim-7731-secret", "note-0-secret", NOTE_TEXT.splitlines()[0],
+            "Wheal noticed by Zebulon"]
+    return out
+
+
+def write_extras(root: Path, *, people: int = 4, old_payers: bool = False) -> Path:
+    """Add the supplementary Synthea files (and claims/notes) to an extract at ``root``."""
+    ids = [p[0] for p in PEOPLE[:people]]
+    _write(root / "immunizations.csv",
+           ["DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "BASE_COST"],
+           [r for i, pid in enumerate(ids) for r in (
+               ["2019-03-04T09:50:00Z", pid, f"enc-{i}-0", "140", "Influenza, seasonal", "140.52"],
+               ["2021-05-02T08:20:00Z", pid, f"enc-{i}-2", "208", "COVID-19 mRNA", "30"])])
+    allergy = ["300916003", "91930004", "232347008", "425525006"]
+    _write(root / "allergies.csv",
+           ["START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "SYSTEM", "DESCRIPTION", "TYPE",
+            "CATEGORY", "REACTION1", "DESCRIPTION1", "SEVERITY1", "REACTION2",
+            "DESCRIPTION2", "SEVERITY2"],
+           [["2019-03-04", "", pid, f"enc-{i}-0", allergy[i], "SNOMED-CT", "Latex allergy",
+             "allergy", "environment", "247472004", "Wheal noticed by Zebulon", "MODERATE",
+             "", "", ""] for i, pid in enumerate(ids)])
+    _write(root / "devices.csv",
+           ["START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "UDI"],
+           [["2020-11-20T22:30:00Z", "2021-11-20T22:30:00Z", pid, f"enc-{i}-1", "72506001",
+             "Implantable defibrillator", UDI.format(i=i)] for i, pid in enumerate(ids)])
+    _write(root / "careplans.csv",
+           ["Id", "START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION",
+            "REASONCODE", "REASONDESCRIPTION"],
+           [[f"cp-{i}-9f1c2e77", "2019-03-04", "", pid, f"enc-{i}-0", "698360004",
+             "Diabetes self management plan", T2D_CODE, "Diabetes"]
+            for i, pid in enumerate(ids)])
+    img = []
+    for i, pid in enumerate(ids):
+        for s, (code, n) in enumerate(STUDIES[i]):
+            for k in range(n):
+                img.append([f"img-{i}-{s}-71be", "2020-11-20T22:35:00Z", pid, f"enc-{i}-1",
+                            SERIES_UID.format(i=i, s=s), "51185008", "Thoracic structure",
+                            "DX", "Digital Radiography", INSTANCE_UID.format(i=i, s=s, k=k),
+                            "1.2.840.10008.5.1.4.1.1.1.1", "Digital X-Ray Image", code])
+    _write(root / "imaging_studies.csv",
+           ["Id", "DATE", "PATIENT", "ENCOUNTER", "SERIES_UID", "BODYSITE_CODE",
+            "BODYSITE_DESCRIPTION", "MODALITY_CODE", "MODALITY_DESCRIPTION", "INSTANCE_UID",
+            "SOP_CODE", "SOP_DESCRIPTION", "PROCEDURE_CODE"], img)
+    _write(root / "organizations.csv",
+           ["Id", "NAME", "ADDRESS", "CITY", "STATE", "ZIP", "LAT", "LON", "PHONE", "REVENUE",
+            "UTILIZATION"],
+           [[o, name, addr, city, "Massachusetts", zip_, "42.1", "-71.1", phone, "1000", "10"]
+            for o, name, addr, city, zip_, phone in ORGANIZATIONS])
+    _write(root / "providers.csv",
+           ["Id", "ORGANIZATION", "NAME", "GENDER", "SPECIALITY", "ADDRESS", "CITY", "STATE",
+            "ZIP", "LAT", "LON", "ENCOUNTERS", "PROCEDURES"],
+           [[f"prov-{i}", f"org-{i % 2 + 1}", PROVIDER_NAMES[i], "FM"[i % 2], SPECIALTIES[i],
+             "12 Surgery Row", "Springfieldia", "Massachusetts", "02118", "42.1", "-71.1", "3",
+             "0"] for i in range(4)])
+    _write(root / "payers.csv",
+           ["Id", "NAME", "OWNERSHIP", "ADDRESS", "CITY", "STATE_HEADQUARTERED", "ZIP",
+            "PHONE"],
+           [["payer-1", "Medicare", "Government", "7500 Security Blvd", "Baltimore", "MD",
+             "21244", "1-800-633-4227"],
+            ["payer-2", "Blue Cross Blue Shield", "Private", "1 Lantern Quay", "Boston", "MA",
+             "02118", "(617) 555-0999"]])
+    trans = []
+    for i, pid in enumerate(ids):
+        owner = f"{PEOPLE[i][4]} {PEOPLE[i][5]}"
+        trans.append([pid, MEMBER_ID.format(i=i), "2012-01-01T00:00:00Z",
+                      "2016-12-31T00:00:00Z", "payer-2", "", "Self", owner])
+        trans.append([pid, MEMBER_ID.format(i=i), "2017-01-01T00:00:00Z",
+                      "2023-12-31T00:00:00Z", "payer-1", "", "Self", owner])
+    header = ["PATIENT", "MEMBERID", "START_DATE", "END_DATE", "PAYER", "SECONDARY_PAYER",
+              "PLAN_OWNERSHIP", "OWNER_NAME"]
+    if old_payers:  # Synthea before v3: years only
+        header[2:4] = ["START_YEAR", "END_YEAR"]
+        for row in trans:
+            row[2:4] = [row[2][:4], row[3][:4]]
+    _write(root / "payer_transitions.csv", header, trans)
+    _write(root / "claims.csv", ["Id", "PATIENTID", "PROVIDERID", "DIAGNOSIS1"],
+           [["claim-7731-secret", ids[0], "prov-0", T2D_CODE]])
+    _write(root / "notes.csv", ["Id", "PATIENT", "ENCOUNTER", "DATE", "TYPE", "TEXT"],
+           [[f"note-{i}-secret", pid, f"enc-{i}-0", "2019-03-04", "progress", NOTE_TEXT]
+            for i, pid in enumerate(ids)])
+    return root

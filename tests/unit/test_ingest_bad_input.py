@@ -98,5 +98,16 @@ def test_unknown_columns_are_dropped_by_default(tmp_path: Path) -> None:
     report = ingest_synthea(src, tmp_path / "db.duckdb", SECRET, config())
     assert "PHONE" in report.dropped_columns["patients.csv"]
     assert "SSN" in report.dropped_columns["patients.csv"]
-    assert "organizations.csv" in report.ignored_files
+    # organizations.csv is mapped (care_site) but its NAME and PHONE are never read
+    assert {"NAME", "PHONE"} <= set(report.dropped_columns["organizations.csv"])
     assert report.unmapped == {}
+
+
+def test_unmapped_files_are_not_opened(tmp_path: Path) -> None:
+    src = write_extract(tmp_path / "src")
+    for name in ("claims.csv", "supplies.csv", "claims_transactions.csv"):
+        (src / name).write_bytes(b'Id\n"broken \xff\x00\n')  # not even CSV
+    report = ingest_synthea(src, tmp_path / "db.duckdb", SECRET, config())
+    assert sorted(report.ignored_files) == ["claims.csv", "claims_transactions.csv",
+                                            "supplies.csv"]
+    assert report.errors == 0

@@ -52,3 +52,48 @@ def test_tables_have_cdm_columns_and_honour_exclusions() -> None:
     first = (ancestors["ancestor_concept_id"][0].as_py(),
              ancestors["descendant_concept_id"][0].as_py())
     assert vocab_shipped.ancestor_table({first}).num_rows == ancestors.num_rows - 1
+
+
+def test_a_real_synthea_code_outside_our_catalogue_is_mapped_and_described(
+        tmp_path: Path) -> None:
+    import csv
+
+    import duckdb
+
+    from behindglass.ingest import ingest_synthea
+    from tests.unit.ingest_support import SECRET, config, write_extract
+
+    src = write_extract(tmp_path / "src", people=2)
+    rows = {
+        "conditions.csv": [
+            ["", "10509002", "pat-aaaa-0001", "enc-0-0", "2019-03-04", "", "x"],  # bronchitis
+            ["", "275272006", "pat-aaaa-0001", "enc-0-0", "2019-03-05", "", "x"],  # non-std
+        ],
+        "medications.csv": [["2020-02-01", "", "pat-aaaa-0001", "payer-1", "enc-0-0",
+                             "200252", "x", "1", "1", "1", "1", "", ""]],
+    }
+    for name, extra in rows.items():
+        with (src / name).open("a", newline="") as f:
+            csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(extra)
+    db = tmp_path / "site.duckdb"
+    report = ingest_synthea(src, db, SECRET, config())
+    assert ("conditions.csv", "10509002") not in report.unmapped
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM condition_occurrence WHERE "
+                           "condition_concept_id = 260139").fetchone() == (1,)
+        assert con.execute("SELECT drug_concept_id, drug_source_concept_id FROM drug_exposure "
+                           "WHERE drug_source_value = '200252'").fetchall() == [(19023423,) * 2]
+        # a non-standard code follows 'Maps to'; its own concept is the source concept
+        assert con.execute("SELECT condition_concept_id, condition_source_concept_id FROM "
+                           "condition_occurrence WHERE condition_source_value = '275272006'"
+                           ).fetchall() == [(4132546, 4166590)]
+        assert con.execute("SELECT concept_name FROM concept WHERE concept_id = 260139"
+                           ).fetchone() == ("Acute bronchitis",)
+        # shipped ancestor pairs land too, once each
+        assert con.execute("SELECT count(*) - count(DISTINCT (ancestor_concept_id, "
+                           "descendant_concept_id)) FROM concept_ancestor").fetchone() == (0,)
+        assert con.execute("SELECT count(*) - count(DISTINCT concept_id) FROM concept"
+                           ).fetchone() == (0,)
+    finally:
+        con.close()

@@ -1,11 +1,12 @@
 """The one transaction that moves a checked, de-identified staging file into the store.
 
 Everything before this step writes only to a staging DuckDB file; this step attaches it to
-the site store and, in **one transaction**, upserts persons (a later extract's person row
-replaces the earlier one: same keyed id), adds events whose keyed ids the store does not
-have yet (re-ingesting an extract adds nothing), adds the vocabulary rows the store lacks,
-and rebuilds the observation period of every person it touched from *all* of their events
-in the store. Any error rolls the whole merge back: the store is never half-loaded.
+the site store and, in **one transaction**, upserts persons, care sites and providers (a
+later extract's row replaces the earlier one: same keyed id), adds events whose keyed ids
+the store does not have yet (re-ingesting an extract adds nothing), adds the vocabulary
+rows the store lacks, and rebuilds the observation period of every person it touched from
+*all* of their events in the store. Any error rolls the whole merge back: the store is
+never half-loaded.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ EVENT_KEYS = {
     "visit_occurrence": "visit_occurrence_id", "condition_occurrence": "condition_occurrence_id",
     "drug_exposure": "drug_exposure_id", "procedure_occurrence": "procedure_occurrence_id",
     "measurement": "measurement_id", "observation": "observation_id",
+    "device_exposure": "device_exposure_id", "payer_plan_period": "payer_plan_period_id",
     "location": "location_id",
 }
+#: Site tables upserted on their key: the newest extract's row of a care site or provider
+#: replaces the earlier one (a clinician may have changed specialty or organisation).
+UPSERT_KEYS = {"care_site": "care_site_id", "provider": "provider_id"}
 #: Vocabulary tables and the columns that identify a row.
 VOCAB_KEYS = {
     "concept": ("concept_id",), "vocabulary": ("vocabulary_id",), "domain": ("domain_id",),
@@ -37,6 +42,7 @@ _SPANS = (
     ("procedure_occurrence", "procedure_date", "procedure_end_date"),
     ("measurement", "measurement_date", "measurement_date"),
     ("observation", "observation_date", "observation_date"),
+    ("device_exposure", "device_exposure_start_date", "device_exposure_end_date"),
     ("death", "death_date", "death_date"),
 )
 EHR = 32817
@@ -86,6 +92,13 @@ def _merge(con: duckdb.DuckDBPyConnection, added: dict[str, int]) -> None:
                     "(SELECT person_id FROM bg_stage.person)")
         cols = _columns(table)
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM bg_stage.{table}")
+        added[table] = _count(con, table) - before
+    for table, key in UPSERT_KEYS.items():
+        cols = _columns(table)
+        before = _count(con, table)
+        con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM bg_stage.{table})")
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({key}) {cols} "
+                    f"FROM bg_stage.{table} ORDER BY {key}, _ord")
         added[table] = _count(con, table) - before
     for table, key in EVENT_KEYS.items():
         cols = _columns(table)

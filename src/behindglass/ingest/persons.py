@@ -132,13 +132,8 @@ def person_tables(t: pa.Table, secret: SiteSecret, cfg: DeidConfig) -> dict[str,
         month = pa.array(m.astype(np.int32), mask=~keep)
         day = pa.array(d.astype(np.int32), mask=~keep)
         birth_dt = pa.array(shifted.astype("datetime64[us]"), mask=~keep)
-    state = t["STATE"].combine_chunks()
-    z3 = zip3(t["ZIP"].combine_chunks(), restricted=load_restricted_zip3(
-        cfg.restricted_zip3_version))
-    has_place = pc.or_(state.is_valid(), z3.is_valid())
-    place_key = pc.binary_join_element_wise(state.fill_null(""), z3.fill_null(""), "|")
-    location_id = pseudo(pc.if_else(has_place, place_key, pa.scalar(None, pa.string())),
-                         secret, "location")
+    location_id, loc = locations(t["STATE"].combine_chunks(), t["ZIP"].combine_chunks(),
+                                 secret, cfg)
     gender = t["GENDER"].combine_chunks()
     race = t["RACE"].combine_chunks()
     eth = t["ETHNICITY"].combine_chunks()
@@ -163,8 +158,21 @@ def person_tables(t: pa.Table, secret: SiteSecret, cfg: DeidConfig) -> dict[str,
         "death_datetime": death_deid.cast(pa.timestamp("us")),
         "death_type_concept_id": pa.array(np.full(len(death_deid), EHR, np.int64)),
     })
-    loc = pa.table({"location_id": location_id, "state": state, "zip": z3}).filter(has_place)
     return {"person": person, "death": death_rows, "location": loc}
+
+
+def locations(state: pa.Array, zip_: pa.Array, secret: SiteSecret,
+              cfg: DeidConfig) -> tuple[pa.Array, pa.Table]:
+    """(location_id per row, location rows) from STATE and ZIP: ZIP → ZIP3 (restricted
+    prefixes '000'), the id a keyed pseudonym of "state|zip3", so persons and care sites
+    of one place share a location row; nothing else of an address is kept."""
+    z3 = zip3(zip_, restricted=load_restricted_zip3(cfg.restricted_zip3_version))
+    has_place = pc.or_(state.is_valid(), z3.is_valid())
+    place_key = pc.binary_join_element_wise(state.fill_null(""), z3.fill_null(""), "|")
+    location_id = pseudo(pc.if_else(has_place, place_key, pa.scalar(None, pa.string())),
+                         secret, "location")
+    loc = pa.table({"location_id": location_id, "state": state, "zip": z3}).filter(has_place)
+    return location_id, loc
 
 
 def person_index(t: pa.Table, secret: SiteSecret, known_ids: np.ndarray,

@@ -29,15 +29,23 @@ from behindglass.deid.pseudonym import pseudonymize
 from behindglass.deid.safe_harbor import DeidConfig
 from behindglass.deid.secret import SiteSecret
 from behindglass.ingest import persons as P
-from behindglass.ingest.merge import EVENT_KEYS, merge_staged
-from behindglass.ingest.reader import CsvScan, SyntheaFile, find_files
+from behindglass.ingest import synthea_extra_events as X
+from behindglass.ingest import synthea_sites as S
+from behindglass.ingest import vocab_shipped
+from behindglass.ingest.merge import EVENT_KEYS, UPSERT_KEYS, merge_staged
+from behindglass.ingest.reader import CsvScan, SyntheaFile, count_rows, find_files
 from behindglass.ingest.report import ErrorBudget, IngestReport
-from behindglass.ingest.synthea import FILES, EventMapper, event_key, select_sql
+from behindglass.ingest.synthea import FILES, EventMapper, FileMap, event_key, select_sql
 from behindglass.ingest.vocab import CodeMap
 from behindglass.omop.schema import create_cdm, literal, quote
 from behindglass.synth.vocabulary import vocabulary_tables
 
-STAGED = ("person", "death", "location", *[t for t in EVENT_KEYS if t != "location"])
+STAGED = ("person", "death", "location", *UPSERT_KEYS,
+          *[t for t in EVENT_KEYS if t != "location"])
+#: Every streamed file, in load order, and how it is read and built.
+EVENT_FILES: dict[str, FileMap] = {**FILES, **X.FILES,
+                                   "payer_transitions": S.PAYER_TRANSITIONS}
+BUILDERS = {**X.BUILDERS, "payer_transitions": S.payer_plan_periods}
 Progress = Callable[[str, int], None]  # (file label, rows done) after each batch
 
 
@@ -80,8 +88,16 @@ class _Stage:
             self.con.unregister("bg_batch")
 
     def write_vocabulary(self) -> None:
-        for table, columns in vocabulary_tables().items():
-            self.write(table, pa.table(columns))
+        tables = {name: pa.table(columns) for name, columns in vocabulary_tables().items()}
+        for table, rows in tables.items():
+            self.write(table, rows)
+        # The shipped subset's concepts and ancestors, minus what the catalogue wrote.
+        have = set(tables["concept"]["concept_id"].to_pylist())
+        self.write("concept", vocab_shipped.concept_table(exclude=have))
+        pairs = tables["concept_ancestor"]
+        written = set(zip(pairs["ancestor_concept_id"].to_pylist(),
+                          pairs["descendant_concept_id"].to_pylist(), strict=True))
+        self.write("concept_ancestor", vocab_shipped.ancestor_table(written))
 
     def duplicate_visits(self) -> np.ndarray:
         """Ordinals of encounter rows repeating an earlier row's Id; those rows are removed."""
@@ -123,7 +139,7 @@ def ingest_synthea(
     """
     started = time.perf_counter()
     src, db = Path(src), Path(db)
-    files, ignored = find_files(src)
+    files, ignored, held = find_files(src)
     report = IngestReport(source=str(src), database=str(db), date_mode=config.date_mode,
                           secret_fingerprint=secret.fingerprint, ignored_files=ignored)
     report.dropped_columns = {f.label: f.dropped for f in files.values() if f.dropped}
@@ -140,13 +156,18 @@ def ingest_synthea(
         try:
             index = _patients(reader, files["patients"], stage, secret, config, budget, report,
                               known)
-            codes = CodeMap()
+            codes, sources = CodeMap(), CodeMap(standard_only=False)
             _register_lookups(reader, index, files.get("encounters"), secret)
-            for n, stem in enumerate(FILES, start=1):
+            _sites(reader, files, stage, secret, config, budget)
+            for n, (stem, fm) in enumerate(EVENT_FILES.items(), start=1):
                 if stem in files:
                     mapper = EventMapper(files[stem], index, secret, config, codes,
-                                         tolerance_days)
-                    _events(reader, n, files[stem], mapper, stage, budget, report, progress)
+                                         tolerance_days, build=BUILDERS.get(stem),
+                                         sources=sources, check_birth=fm.check_birth)
+                    _events(reader, n, files[stem], fm, mapper, stage, budget, report,
+                            progress)
+            # Free text waits for the text de-identifier: counted, never loaded.
+            report.held_back = {name: count_rows(reader, path) for name, path in held.items()}
             dup = stage.duplicate_visits()
             if len(dup):
                 f = files["encounters"]
@@ -205,18 +226,44 @@ def _patients(reader: duckdb.DuckDBPyConnection, file: SyntheaFile, stage: _Stag
     return P.person_index(good, secret, known, refused)
 
 
-def _events(reader: duckdb.DuckDBPyConnection, n: int, file: SyntheaFile, mapper: EventMapper,
-            stage: _Stage, budget: ErrorBudget, report: IngestReport,
+def _sites(reader: duckdb.DuckDBPyConnection, files: dict[str, SyntheaFile], stage: _Stage,
+           secret: SiteSecret, cfg: DeidConfig, budget: ErrorBudget) -> None:
+    """organizations → care_site (+ location), providers → provider; payers as the name
+    lookup of payer_transitions."""
+    done: list[tuple[SyntheaFile, tuple[dict[str, pa.Table], S.Refused]]] = []
+    if "organizations" in files and files["organizations"].has("Id"):
+        f = files["organizations"]
+        done.append((f, S.care_sites(reader, f, secret, cfg)))
+    if "providers" in files and files["providers"].has("Id"):
+        f = files["providers"]
+        done.append((f, S.providers(reader, f, secret)))
+    for f, (tables, refused) in done:
+        for table, rows in tables.items():
+            stage.write(table, rows)
+        for lines, reason in refused:
+            budget.add(f.label, list(lines), reason)
+    payers = files.get("payers")
+    for lines, reason in S.register_payers(reader, payers):
+        budget.add(payers.label if payers else "payers.csv", list(lines), reason)
+
+
+def _events(reader: duckdb.DuckDBPyConnection, n: int, file: SyntheaFile, fm: FileMap,
+            mapper: EventMapper, stage: _Stage, budget: ErrorBudget, report: IngestReport,
             progress: Progress | None) -> None:
     scan = CsvScan(reader, file, n)
-    columns, select = select_sql(file.stem, event_key(mapper.secret))
-    visit = "Id" if file.stem == "encounters" else "ENCOUNTER"
-    outer = ("SELECT x.*, p.person_id AS pid, p.birth AS p_birth, p.death AS p_death, "
-             "v.visit_id AS vid FROM x LEFT JOIN bg_persons p ON x.PATIENT = p.key "
-             f"LEFT JOIN bg_visits v ON x.{visit} = v.key")
+    columns, select = select_sql(file.stem, event_key(mapper.secret), fm)
+    items = "x.*, p.person_id AS pid, p.birth AS p_birth, p.death AS p_death"
+    joins = "LEFT JOIN bg_persons p ON x.PATIENT = p.key"
+    if fm.visit:
+        items += ", v.visit_id AS vid"
+        joins += f" LEFT JOIN bg_visits v ON x.{fm.visit} = v.key"
+    if fm.join:
+        items += f", {fm.join[0]}"
+        joins += f" {fm.join[1]}"
+    outer = f"SELECT {items} FROM x {joins}"
     pending: list[tuple[np.ndarray, str]] = []
     done = 0
-    for batch in scan.batches(columns, select, outer):
+    for batch in scan.batches(columns, select, outer, fm.where):
         res = mapper.map(batch)
         for table, rows in res.tables.items():
             stage.write(table, rows)

@@ -29,11 +29,15 @@ from behindglass.omop.schema import literal, quote
 
 #: The Synthea files ingest maps, in load order (patients first: events need them).
 MAPPED_FILES = ("patients", "encounters", "conditions", "medications", "observations",
-                "procedures")
-#: Files of the export we know but do not map to OMOP (yet); they are not read.
-KNOWN_UNMAPPED = ("organizations", "providers", "payers", "payer_transitions", "allergies",
-                  "immunizations", "devices", "careplans", "imaging_studies", "supplies",
-                  "claims", "claims_transactions")
+                "procedures", "immunizations", "allergies", "devices", "careplans",
+                "imaging_studies", "organizations", "providers", "payers",
+                "payer_transitions")
+#: Files of the export we know but do not map to OMOP; they are not opened. claims: its
+#: diagnoses repeat conditions.csv and its amounts live in claims_transactions.
+KNOWN_UNMAPPED = ("supplies", "claims", "claims_transactions", "patient_contacts")
+#: Free text held back until the text de-identifier exists: rows are counted (the file is
+#: scanned by DuckDB, no value leaves it), nothing is loaded.
+HELD_BACK = ("notes",)
 
 BATCH_ROWS = 250_000
 
@@ -107,24 +111,46 @@ def resolve_columns(stem: str, header: list[str]) -> tuple[dict[str, str], list[
     return kept, dropped
 
 
-def find_files(src: Path) -> tuple[dict[str, SyntheaFile], list[str]]:
-    """The mapped Synthea files in ``src`` (any letter case) and the names not read."""
+def find_files(src: Path) -> tuple[dict[str, SyntheaFile], list[str], dict[str, Path]]:
+    """The mapped Synthea files in ``src`` (any letter case), the names not read, and the
+    held-back free-text files by name."""
     if not src.is_dir():
         raise LoadError("expected a folder of Synthea CSV files", file=str(src))
     found: dict[str, SyntheaFile] = {}
     ignored: list[str] = []
+    held: dict[str, Path] = {}
     for path in sorted(src.iterdir()):
         stem = path.name.lower().removesuffix(".csv")
-        if path.is_file() and path.name.lower().endswith(".csv") and stem in MAPPED_FILES:
+        is_csv = path.is_file() and path.name.lower().endswith(".csv")
+        if is_csv and stem in MAPPED_FILES:
             header = read_header(path)
             kept, dropped = resolve_columns(stem, header)
             found[stem] = SyntheaFile(stem, path, header, kept, dropped)
+        elif is_csv and stem in HELD_BACK:
+            held[path.name] = path
         else:
             ignored.append(path.name)
     if "patients" not in found:
         raise LoadError("no patients.csv: every Synthea extract starts with its patients",
                         file=str(src))
-    return found, ignored
+    return found, ignored, held
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    """Data rows of a CSV file, counted by DuckDB (values are parsed there and dropped:
+    nothing of them reaches Python); malformed rows are not counted. None if the file
+    cannot be read as CSV at all: a held-back file must never stop the ingest."""
+    try:
+        header = read_header(path)
+        if not header:
+            return 0
+        cols = ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header)
+        sql = (f"SELECT count(*) FROM read_csv({literal(str(path))}, header=true, "
+               f"auto_detect=false, delim=',', quote='\"', escape='\"', "
+               f"columns={{{cols}}}, ignore_errors=true)")
+        return int(con.execute(sql).fetchone()[0])
+    except (duckdb.Error, UnicodeDecodeError, csv.Error):
+        return None
 
 
 class CsvScan:
@@ -149,15 +175,15 @@ class CsvScan:
             return f"CAST(NULL AS VARCHAR) AS {alias}"
         return f"nullif(trim({quote(self.file.kept[name])}), '') AS {alias}"
 
-    def batches(self, columns: list[str], select: str,
-                outer: str | None = None) -> pa.RecordBatchReader:
+    def batches(self, columns: list[str], select: str, outer: str | None = None,
+                where: str = "") -> pa.RecordBatchReader:
         """Stream ``SELECT <select> FROM src`` where ``src`` has the catalogued ``columns``
         (trimmed text, NULL when empty or absent) and ``ord``, the 1-based ordinal of each
         accepted row in file order. ``outer``, if given, is a query over that result
-        (named ``x``), e.g. to join lookup tables."""
+        (named ``x``), e.g. to join lookup tables; ``where`` follows ``FROM src``."""
         exprs = ", ".join(self.column(c) for c in columns)
         sql = (f"WITH raw AS (SELECT *, row_number() OVER () AS ord FROM {self.source}), "
-               f"src AS (SELECT ord, {exprs} FROM raw), x AS (SELECT {select} FROM src) "
+               f"src AS (SELECT ord, {exprs} FROM raw), x AS (SELECT {select} FROM src {where}) "
                f"{outer or 'SELECT * FROM x'}")
         return self.con.execute(sql).to_arrow_reader(BATCH_ROWS)
 

@@ -49,6 +49,9 @@ class IngestReport:
     skipped: dict[str, int] = field(default_factory=dict)  # rows of refused patients, per file
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
     ignored_files: list[str] = field(default_factory=list)
+    #: free-text files not loaded until the text de-identifier exists: file → data rows
+    #: (None: the file could not even be counted)
+    held_back: dict[str, int | None] = field(default_factory=dict)
     persons: int = 0
     seconds: float = 0.0
 

@@ -2,7 +2,8 @@
 
 encounters → visit_occurrence; conditions → condition_occurrence; medications →
 drug_exposure; observations → measurement (numeric value with a unit) or observation;
-procedures → procedure_occurrence. For every row:
+procedures → procedure_occurrence (the other event files reuse :class:`EventMapper` with
+their own builders: :mod:`.synthea_extra_events`, :mod:`.synthea_sites`). For every row:
 
 * checks first (missing PATIENT, unparsable or missing dates, STOP before START, an event
   before birth or more than ``tolerance_days`` after death, a PATIENT that is neither in
@@ -20,6 +21,7 @@ same extract yields the same ids and the merge can skip rows already in the stor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,18 +42,27 @@ _TS = "TRY_CAST(replace(replace({c}, 'T', ' '), 'Z', '') AS TIMESTAMP)"
 
 @dataclass(frozen=True)
 class FileMap:
-    """How one Synthea file is read: its columns, start/stop columns and natural key."""
+    """How one Synthea file is read: its columns, start/stop columns and natural key.
+
+    ``start`` / ``stop`` are columns or SQL text expressions over the catalogued columns
+    (payer_transitions falls back to START_YEAR / END_YEAR of older exports).
+    """
 
     columns: tuple[str, ...]
     start: str
     stop: str | None
     key: tuple[str, ...]
     extra: str = ""  # more SQL select items
+    where: str = ""  # SQL after ``FROM src``, e.g. a QUALIFY keeping one row per study
+    visit: str | None = "ENCOUNTER"  # the column joined to this extract's encounters
+    join: tuple[str, str] | None = None  # (select items, JOIN clause) of a lookup table
+    #: coverage periods of year-only exports start on 1 January, maybe before the birth
+    check_birth: bool = True
 
 
 FILES: dict[str, FileMap] = {
     "encounters": FileMap(("Id", "START", "STOP", "PATIENT", "ORGANIZATION", "PROVIDER",
-                           "ENCOUNTERCLASS", "CODE"), "START", "STOP", ("Id",)),
+                           "ENCOUNTERCLASS", "CODE"), "START", "STOP", ("Id",), visit="Id"),
     "conditions": FileMap(("START", "STOP", "PATIENT", "ENCOUNTER", "SYSTEM", "CODE"), "START",
                           "STOP", ("PATIENT", "ENCOUNTER", "CODE", "START", "STOP")),
     "medications": FileMap(("START", "STOP", "PATIENT", "ENCOUNTER", "CODE", "DISPENSES"),
@@ -70,7 +81,7 @@ def event_key(secret: SiteSecret) -> str:
     return secret.keyed("event-row-id").hexdigest()
 
 
-def select_sql(stem: str, key: str) -> tuple[list[str], str]:
+def select_sql(stem: str, key: str, fm: FileMap | None = None) -> tuple[list[str], str]:
     """(columns, select list over ``src``) for one file.
 
     ``eid`` is the row's id: SHA-256 of the derived ``key`` and the row's natural key,
@@ -78,9 +89,9 @@ def select_sql(stem: str, key: str) -> tuple[list[str], str]:
     prefix makes it keyed: without the secret nobody can recompute an id from a guessed
     date, so ids leak nothing about the true dates they were derived from.
     """
-    fm = FILES[stem]
+    fm = fm or FILES[stem]
     stop = _TS.format(c=fm.stop) if fm.stop else "CAST(NULL AS TIMESTAMP)"
-    has_stop = f"{fm.stop} IS NOT NULL" if fm.stop else "false"
+    has_stop = f"({fm.stop}) IS NOT NULL" if fm.stop else "false"
     natural = "concat_ws('|', " + ", ".join(f"coalesce({k}, '')" for k in fm.key) + ")"
     occurrence = f"row_number() OVER (PARTITION BY {natural} ORDER BY ord)"
     digest = f"sha256('{key}|{stem}|' || {natural} || '#' || {occurrence})"
@@ -114,6 +125,10 @@ class EventMapper:
     cfg: DeidConfig
     codes: vocab.CodeMap
     tolerance_days: int = 1
+    #: builds the OMOP tables of a file mapped outside this module (synthea_extra_events …)
+    build: Callable[[EventMapper, pa.RecordBatch, dict], dict[str, pa.Table]] | None = None
+    sources: vocab.CodeMap | None = None  # any catalogued concept, for *_source_concept_id
+    check_birth: bool = True
 
     def _checks(self, b: pa.RecordBatch, res: BatchResult) -> np.ndarray:
         """Flag bad rows into ``res``; return the mask of rows to load."""
@@ -138,7 +153,7 @@ class EventMapper:
         birth = b["p_birth"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
         death = b["p_death"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
         with np.errstate(invalid="ignore"):
-            before_birth = here & ~np.isnat(s) & (s < birth - tol)
+            before_birth = here & ~np.isnat(s) & (s < birth - tol) & self.check_birth
             after_death = here & ~np.isnat(death) & ~np.isnat(s) & (s > death + tol)
         checks = [
             (no_patient, "missing PATIENT"),
@@ -165,8 +180,10 @@ class EventMapper:
             return pid
         return pc.coalesce(pid, pseudo(b["PATIENT"], self.secret, "person"))
 
-    def _visit_ids(self, b: pa.RecordBatch, column: str) -> pa.Array:
+    def _visit_ids(self, b: pa.RecordBatch, column: str) -> pa.Array | None:
         """visit ids, joined from the encounters of this extract, else keyed here."""
+        if "vid" not in b.schema.names:
+            return None
         vid = b["vid"]
         missing = pc.and_(vid.is_null(), b[column].is_valid())
         if not pc.any(missing).as_py():
@@ -181,7 +198,7 @@ class EventMapper:
                                         secret=self.secret, max_days=self.cfg.max_shift_days))
         return out[0], out[1]
 
-    def _concepts(self, b: pa.RecordBatch, res: BatchResult) -> np.ndarray:
+    def _concepts(self, b: pa.RecordBatch, res: BatchResult, sources: np.ndarray) -> np.ndarray:
         stem = self.file.stem
         default = vocab.DEFAULT_VOCABULARY[stem]
         vocabulary: str | pa.Array = default
@@ -189,11 +206,25 @@ class EventMapper:
             vocabulary = vocab.vocabulary_of(b["SYSTEM"], default)
         ids = self.codes.map(b["CODE"], vocabulary)
         missing = (ids == 0) & b["CODE"].is_valid().to_numpy(zero_copy_only=False)
+        if missing.any() and self.sources is not None:
+            # a code with a known (non-standard) source concept is mapped as far as OMOP
+            # allows (care plans): not a gap for the vocabulary mapper
+            missing &= sources == 0
         if missing.any():
             counts = pc.value_counts(b["CODE"].filter(pa.array(missing)))
             for item in counts.to_pylist():
                 res.unmapped[item["values"]] = res.unmapped.get(item["values"], 0) + item["counts"]
         return ids
+
+    def source_concepts(self, b: pa.RecordBatch) -> np.ndarray:
+        """Concept ids of the source codes, standard or not (0 where unknown)."""
+        if self.sources is None:
+            return np.zeros(len(b), dtype=np.int64)
+        default = vocab.DEFAULT_VOCABULARY[self.file.stem]
+        vocabulary: str | pa.Array = default
+        if "SYSTEM" in b.schema.names and b["SYSTEM"].null_count < len(b):
+            vocabulary = vocab.vocabulary_of(b["SYSTEM"], default)
+        return self.sources.map(b["CODE"], vocabulary)
 
     def map(self, batch: pa.RecordBatch) -> BatchResult:
         res = BatchResult()
@@ -202,16 +233,22 @@ class EventMapper:
         if not len(b):
             return res
         start, stop = self._dates(b)
+        stem = self.file.stem
+        coded = stem != "encounters" and stem in vocab.DEFAULT_VOCABULARY
+        sources = self.source_concepts(b) if coded else np.zeros(len(b), np.int64)
         common = {
             "person_id": self._person_ids(b),
             "start": start.cast(pa.date32()), "start_dt": start,
             "stop": stop.cast(pa.date32()), "stop_dt": stop,
-            "visit": self._visit_ids(b, "ENCOUNTER" if self.file.stem != "encounters" else "Id"),
-            "concept": self._concepts(b, res) if self.file.stem != "encounters" else None,
-            "code": b["CODE"], "_ord": b["ord"],
+            "visit": self._visit_ids(b, "ENCOUNTER" if stem != "encounters" else "Id"),
+            "concept": self._concepts(b, res, sources) if coded else None,
+            "source_concept": sources,
+            "code": b["CODE"] if "CODE" in b.schema.names else None, "_ord": b["ord"],
         }
-        build = getattr(self, f"_{self.file.stem}")
-        res.tables.update(build(b, common))
+        if self.build is not None:
+            res.tables.update(self.build(self, b, common))
+        else:
+            res.tables.update(getattr(self, f"_{stem}")(b, common))
         return res
 
     def _encounters(self, b: pa.RecordBatch, c: dict) -> dict[str, pa.Table]:
@@ -239,7 +276,7 @@ class EventMapper:
             "condition_end_date": c["stop"], "condition_end_datetime": c["stop_dt"],
             "condition_type_concept_id": np.full(n, EHR, np.int64),
             "visit_occurrence_id": c["visit"], "condition_source_value": c["code"],
-            "condition_source_concept_id": np.zeros(n, np.int64), "_ord": c["_ord"],
+            "condition_source_concept_id": c["source_concept"], "_ord": c["_ord"],
         })}
 
     def _medications(self, b: pa.RecordBatch, c: dict) -> dict[str, pa.Table]:
@@ -259,7 +296,7 @@ class EventMapper:
             "drug_type_concept_id": np.full(n, EHR_PRESCRIPTION, np.int64),
             "quantity": b["quantity"], "days_supply": supply,
             "visit_occurrence_id": c["visit"], "drug_source_value": c["code"],
-            "drug_source_concept_id": np.zeros(n, np.int64), "_ord": c["_ord"],
+            "drug_source_concept_id": c["source_concept"], "_ord": c["_ord"],
         })}
 
     def _procedures(self, b: pa.RecordBatch, c: dict) -> dict[str, pa.Table]:
@@ -271,7 +308,7 @@ class EventMapper:
             "procedure_end_date": c["stop"], "procedure_end_datetime": c["stop_dt"],
             "procedure_type_concept_id": np.full(n, EHR, np.int64),
             "visit_occurrence_id": c["visit"], "procedure_source_value": c["code"],
-            "procedure_source_concept_id": np.zeros(n, np.int64), "_ord": c["_ord"],
+            "procedure_source_concept_id": c["source_concept"], "_ord": c["_ord"],
         })}
 
     def _observations(self, b: pa.RecordBatch, c: dict) -> dict[str, pa.Table]:
@@ -292,7 +329,7 @@ class EventMapper:
             "measurement_type_concept_id": np.full(n, LAB, np.int64),
             "value_as_number": number, "unit_concept_id": units,
             "visit_occurrence_id": base["visit"], "measurement_source_value": base["code"],
-            "measurement_source_concept_id": np.zeros(n, np.int64),
+            "measurement_source_concept_id": c["source_concept"],
             "unit_source_value": b["UNITS"], "_ord": base["_ord"],
         }).filter(pa.array(is_meas))
         obs = pa.table({
@@ -302,7 +339,7 @@ class EventMapper:
             "observation_type_concept_id": np.full(n, EHR, np.int64),
             "value_as_number": number, "value_as_concept_id": value_concept,
             "visit_occurrence_id": base["visit"], "observation_source_value": base["code"],
-            "observation_source_concept_id": np.zeros(n, np.int64),
+            "observation_source_concept_id": c["source_concept"],
             "unit_source_value": b["UNITS"], "_ord": base["_ord"],
         }).filter(pa.array(~is_meas))
         return {"measurement": meas, "observation": obs}

@@ -1,10 +1,11 @@
 """Source codes → standard OMOP concept ids, from the vocabulary we ship.
 
-Synthea CSV carries bare codes; the vocabulary is implied by the file (conditions and
-procedures are SNOMED CT, medications RxNorm, observations LOINC) unless an optional
-``SYSTEM`` column names it. The lookup is built from the synthetic generator's concept
-catalogue (:mod:`behindglass.synth.concepts`), the same concepts whose vocabulary rows we
-write into the store, so a cohort "with descendants" finds what ingest mapped.
+Synthea CSV carries bare codes; the vocabulary is implied by the file (conditions,
+procedures, allergies, devices, care plans and imaging are SNOMED CT, medications RxNorm,
+immunizations CVX, observations LOINC) unless an optional ``SYSTEM`` column names it. The
+lookup is built from the synthetic generator's concept catalogue
+(:mod:`behindglass.synth.concepts`), the same concepts whose vocabulary rows we write into
+the store, so a cohort "with descendants" finds what ingest mapped.
 
 A code we do not know maps to concept 0 and keeps its code in ``*_source_value``: codes
 are not identifiers, and 0 is how OMOP says "not mapped". The report lists them.
@@ -19,13 +20,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from behindglass.ingest import vocab_shipped
 from behindglass.synth import concepts as c
 from behindglass.synth.concepts import CLINICAL_CONCEPTS
 
 #: The vocabulary a file's codes are in when no SYSTEM column says otherwise.
 DEFAULT_VOCABULARY: Mapping[str, str] = MappingProxyType({
     "conditions": "SNOMED", "procedures": "SNOMED", "encounters": "SNOMED",
-    "medications": "RxNorm", "observations": "LOINC",
+    "medications": "RxNorm", "observations": "LOINC", "immunizations": "CVX",
+    "allergies": "SNOMED", "devices": "SNOMED", "careplans": "SNOMED",
+    "imaging_studies": "SNOMED",
 })
 
 #: SYSTEM values (FHIR system URIs and the short names some exports use) → vocabulary_id.
@@ -33,6 +37,7 @@ SYSTEMS: Mapping[str, str] = MappingProxyType({
     "http://snomed.info/sct": "SNOMED", "snomed-ct": "SNOMED", "snomed": "SNOMED",
     "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm", "rxnorm": "RxNorm",
     "http://loinc.org": "LOINC", "loinc": "LOINC",
+    "http://hl7.org/fhir/sid/cvx": "CVX", "cvx": "CVX",
 })
 
 #: Synthea ENCOUNTERCLASS → visit concept (OMOP Visit vocabulary).
@@ -50,6 +55,12 @@ RACE: Mapping[str, int] = MappingProxyType({
 ETHNICITY: Mapping[str, int] = MappingProxyType({
     "hispanic": c.HISPANIC, "nonhispanic": c.NOT_HISPANIC,
 })
+#: providers.SPECIALITY (compared lower-case) → Medicare specialty concept; others map to 0.
+SPECIALTY: Mapping[str, int] = MappingProxyType({
+    "general practice": c.GENERAL_PRACTICE, "family practice": c.FAMILY_PRACTICE,
+    "internal medicine": c.INTERNAL_MEDICINE, "cardiology": c.CARDIOLOGY,
+    "gastroenterology": c.GASTROENTEROLOGY, "neurology": c.NEUROLOGY,
+})
 #: Coded text values Synthea writes in observations.VALUE (compared lower-case). Any other
 #: text value is not loaded: it may be free text, which waits for the text de-identifier.
 VALUE_CONCEPTS: Mapping[str, int] = MappingProxyType({
@@ -63,6 +74,9 @@ def _units() -> dict[str, int]:
     units.setdefault("mmHg", c.MMHG)
     units.setdefault("kg/m²", c.KG_M2)
     units.setdefault("mL/min/{1.73_m2}", c.ML_MIN_173)  # Synthea's eGFR unit
+    for (vocabulary, code), concept_id in vocab_shipped.code_map().items():
+        if vocabulary == "UCUM" and concept_id:
+            units.setdefault(code, concept_id)
     return units
 
 
@@ -70,13 +84,24 @@ UNITS: Mapping[str, int] = MappingProxyType(_units())
 
 
 class CodeMap:
-    """(vocabulary_id, concept_code) → standard concept_id, vectorised over Arrow arrays."""
+    """(vocabulary_id, concept_code) → concept_id, vectorised over Arrow arrays.
 
-    def __init__(self) -> None:
+    By default only standard concepts are found (what ``*_concept_id`` may hold);
+    ``standard_only=False`` finds any concept of the catalogue, for ``*_source_concept_id``
+    (care plans, for one, have no standard concept in OMOP).
+    """
+
+    def __init__(self, *, standard_only: bool = True) -> None:
         by_vocab: dict[str, dict[str, int]] = {}
         for concept in CLINICAL_CONCEPTS:
-            if concept.standard == "S":
+            if concept.standard == "S" or (not standard_only and concept.concept_id):
                 by_vocab.setdefault(concept.vocabulary, {})[concept.code] = concept.concept_id
+        # Then the shipped Eunomia subset, for codes of real Synthea / EHR extracts that our
+        # generator never writes; the catalogue above wins where both know a code.
+        shipped = vocab_shipped.code_map() if standard_only else vocab_shipped.source_map()
+        for (vocabulary, code), concept_id in shipped.items():
+            if concept_id:
+                by_vocab.setdefault(vocabulary, {}).setdefault(code, concept_id)
         self._codes = {v: pa.array(list(m), pa.string()) for v, m in by_vocab.items()}
         self._ids = {v: np.array(list(m.values()), dtype=np.int64) for v, m in by_vocab.items()}
 

@@ -51,6 +51,14 @@ def code_map() -> dict[tuple[str, str], int]:
     return out
 
 
+@cache
+def source_map() -> dict[tuple[str, str], int]:
+    """(vocabulary_id, concept_code) → the concept itself, standard or not (for
+    ``*_source_concept_id``)."""
+    return {(r["vocabulary_id"], r["concept_code"]): int(r["concept_id"])
+            for r in concepts() if r["concept_id"] != "0"}
+
+
 def concept_table(exclude: set[int] | frozenset[int] = frozenset()) -> pa.Table:
     """The shipped CONCEPT rows (all columns of CDM v5.4), minus ``exclude`` ids."""
     rows = [r for r in concepts() if int(r["concept_id"]) not in exclude]

@@ -80,11 +80,22 @@ GASTROENTEROLOGY, INTERNAL_MEDICINE, NEUROLOGY = 38004455, 38004456, 38004458
 CDM_V54 = 756265
 IS_A, SUBSUMES = 44818821, 44818723
 
+# Supplementary Synthea files (immunizations, allergies, devices, care plans, imaging): the
+# generator writes these codes into the identifiable extract and ingest maps them.
+EHR_ADMINISTRATION = 32818
+BILATERAL_BREAST_US = 42535066
+
 _SNOMED_FINDING = ("Condition", "SNOMED", "Clinical Finding", "S")
 _SNOMED_PROCEDURE = ("Procedure", "SNOMED", "Procedure", "S")
 _INGREDIENT = ("Drug", "RxNorm", "Ingredient", "S")
 _UNIT = ("Unit", "UCUM", "Unit", "S")
 _TYPE = ("Type Concept", "Type Concept", "Type Concept", "S")
+_CVX = ("Drug", "CVX", "CVX", "S")
+_SNOMED_ALLERGY = ("Observation", "SNOMED", "Clinical Finding", "S")
+_SNOMED_ALLERGY_NONSTANDARD = ("Observation", "SNOMED", "Clinical Finding", None)
+_SNOMED_DEVICE = ("Device", "SNOMED", "Physical Object", "S")
+_SNOMED_CARE_PLAN_OLD = ("Type Concept", "SNOMED", "Qualifier Value", None)
+_SNOMED_CARE_PLAN = ("Type Concept", "SNOMED", "Record Artifact", None)
 
 
 def _atc(level: int) -> tuple[str, str, str, str]:
@@ -251,6 +262,56 @@ CLINICAL_CONCEPTS: tuple[Concept, ...] = (
     _c(IS_A, "Is a", ("Metadata", "Relationship", "Relationship", None), "OMOP generated", "V"),
     _c(SUBSUMES, "Subsumes", ("Metadata", "Relationship", "Relationship", None),
        "OMOP generated", "V"),
+    # --- supplementary Synthea files ------------------------------------------------------
+    _c(EHR_ADMINISTRATION, "EHR administration record", _TYPE, "OMOP4976891", "K"),
+    # CVX vaccines (Drug domain, standard in the CVX vocabulary)
+    _c(40213154, "Influenza, seasonal, injectable, preservative free", _CVX, "140", "E"),
+    _c(40213153, "Influenza, seasonal, injectable", _CVX, "141", "K"),
+    _c(40213304, "hepatitis B vaccine, pediatric or pediatric/adolescent dosage", _CVX, "08",
+       "K"),
+    _c(40213227, "tetanus and diphtheria toxoids, adsorbed, preservative free, for adult use",
+       _CVX, "113", "E"),
+    _c(40213230, "tetanus toxoid, reduced diphtheria toxoid, and acellular pertussis vaccine, "
+       "adsorbed", _CVX, "115", "E"),
+    _c(40213198, "pneumococcal conjugate vaccine, 13 valent", _CVX, "133", "E"),
+    _c(40213201, "pneumococcal polysaccharide vaccine, 23 valent", _CVX, "33", "E"),
+    _c(40213320, "human papilloma virus vaccine, quadrivalent", _CVX, "62", "E"),
+    _c(40213260, "zoster vaccine, live", _CVX, "121", "E"),
+    _c(724907, "SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, "
+       "30 mcg/0.3mL dose", _CVX, "208", "K"),
+    _c(40213183, "measles, mumps and rubella virus vaccine", _CVX, "03", "K"),
+    _c(40213251, "varicella virus vaccine", _CVX, "21", "E"),
+    _c(40213281, "diphtheria, tetanus toxoids and acellular pertussis vaccine", _CVX, "20",
+       "E"),
+    _c(40213160, "poliovirus vaccine, inactivated", _CVX, "10", "E"),
+    # allergies (egg and soy are non-standard, "upgraded", in the Synthea27Nj vocabulary:
+    # they are source concepts whose standard targets we do not ship)
+    _c(4102123, "Allergy to latex", _SNOMED_ALLERGY, "300916003", "S"),
+    _c(439406, "Allergy to animal dander", _SNOMED_ALLERGY, "232347008", "S"),
+    _c(4304110, "Allergy to mold", _SNOMED_ALLERGY, "419474003", "S"),
+    _c(4302207, "Allergy to grass pollen", _SNOMED_ALLERGY, "418689008", "S"),
+    _c(4306014, "Allergy to tree pollen", _SNOMED_ALLERGY, "419263009", "S"),
+    _c(442116, "Allergy to edible egg", _SNOMED_ALLERGY_NONSTANDARD, "91930004", "S"),
+    _c(37017711, "Allergy to soy", _SNOMED_ALLERGY_NONSTANDARD, "714035009", "S"),
+    _c(4169137, "Allergy to wheat", _SNOMED_ALLERGY, "420174000", "S"),
+    _c(4139681, "Allergy to dairy food", _SNOMED_ALLERGY, "425525006", "S"),
+    _c(4048169, "Allergy to dust mite protein", _SNOMED_ALLERGY, "232350006", "S"),
+    # devices
+    _c(4217646, "Implantable defibrillator", _SNOMED_DEVICE, "72506001", "S"),
+    _c(45772840, "Implantable cardiac pacemaker", _SNOMED_DEVICE, "706004007", "S"),
+    _c(45767945, "Coronary artery stent", _SNOMED_DEVICE, "705643001", "S"),
+    _c(4126216, "Face mask", _SNOMED_DEVICE, "261352009", "S"),
+    # care plans: non-standard SNOMED record artifacts (domain "Type Concept") in the
+    # vocabulary; ingest keeps them as source concepts (docs/ingest.md)
+    _c(44784290, "Diabetes self management plan", _SNOMED_CARE_PLAN_OLD, "698360004", "S"),
+    _c(4135423, "Chronic obstructive pulmonary disease clinical management plan",
+       _SNOMED_CARE_PLAN_OLD, "412776001", "S"),
+    _c(42536932, "Heart failure self management plan", _SNOMED_CARE_PLAN, "735984001", "S"),
+    _c(42537121, "Hyperlipidemia clinical management plan", _SNOMED_CARE_PLAN, "736285004",
+       "S"),
+    # imaging (plain chest X-ray, 399208008, is CHEST_XRAY above)
+    _c(BILATERAL_BREAST_US, "Ultrasonography of bilateral breasts", _SNOMED_PROCEDURE,
+       "1571000087109", "S"),
 )
 
 # (child, parent) edges of the pruned hierarchies written to CONCEPT_ANCESTOR and, as

@@ -23,6 +23,7 @@ DOMAINS: dict[str, int] = {
     "Condition": 19, "Drug": 13, "Measurement": 21, "Procedure": 10, "Observation": 27,
     "Visit": 8, "Gender": 2, "Race": 3, "Ethnicity": 4, "Unit": 16, "Type Concept": 58,
     "Metadata": 7, "Route": 15, "Currency": 34, "Relationship": 31, "Provider": 0,
+    "Device": 17,
 }
 # vocabulary_id -> (name, vocabulary_concept_id) from the GiBleed VOCABULARY table; the
 # two CMS vocabularies carry their current names, "Type Concept" is newer than that table.
@@ -38,6 +39,7 @@ VOCABULARIES: dict[str, tuple[str, int]] = {
     "Ethnicity": ("OMOP Ethnicity", 44819134),
     "Visit": ("OMOP Visit", 44819119),
     "Currency": ("International Currency Symbol (ISO 4217)", 44819153),
+    "CVX": ("CDC Vaccine Administered CVX (NCIRD)", 581400),
     "CMS Place of Service": ("Place of Service Codes for Professional Claims (CMS)", 44819110),
     "Medicare Specialty": ("Medicare provider/supplier specialty codes (CMS)", 44819138),
     "Type Concept": ("OMOP Type Concept", 0),
