@@ -78,6 +78,14 @@ def test_truth_values_occur_where_named(us: tuple[Path, Path]) -> None:
     for line in lines:
         item = json.loads(line)
         classes.add(item["class"])
+        if "row" in item:  # a span of a clinical note: offsets into notes.csv TEXT
+            notes = frames.setdefault(item["file"], _read(ident / item["file"]))
+            if "_by_id" not in frames:
+                frames["_by_id"] = notes.set_index("Id")
+            row = frames["_by_id"].loc[item["row"]]
+            assert row["PATIENT"] == item["person"], line
+            assert row[item["column"]][item["start"]:item["end"]] == item["value"], line
+            continue
         key = (item["file"], item["column"])
         if key not in present:
             frame = frames.setdefault(item["file"], _read(ident / item["file"]))

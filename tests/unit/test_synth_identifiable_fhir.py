@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections import Counter
@@ -119,8 +120,13 @@ def test_every_truth_value_in_named_file(both: tuple[Path, Path]) -> None:
     texts = {name: (fhir / name).read_text(encoding="utf-8")
              for name in {str(t["file"]) for t in truth}}
     assert set(texts) == {"Patient.ndjson", "Coverage.ndjson", "Device.ndjson",
-                          "ImagingStudy.ndjson"}
+                          "ImagingStudy.ndjson", "DocumentReference.ndjson"}
+    notes = {doc["id"]: base64.b64decode(doc["content"][0]["attachment"]["data"]).decode()
+             for doc in _resources(fhir / "DocumentReference.ndjson")}
     for item in truth:
+        if "resource" in item:  # a span of a clinical note: offsets into the decoded text
+            assert notes[item["resource"]][item["start"]:item["end"]] == item["value"], item
+            continue
         assert json.dumps(item["value"], ensure_ascii=False) in texts[str(item["file"])], item
     columns = {str(t["column"]) for t in truth}
     assert {"Patient.identifier[MR].value", "Patient.identifier[SS].value",

@@ -3,6 +3,7 @@ Location, and the Synthea-style Bundle layout."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections import Counter
@@ -196,12 +197,23 @@ def test_bundle_truth_names_each_patients_file(out: Path) -> None:
     assert Counter((t["value"], t["class"], t["column"]) for t in truth) == Counter(
         (t["value"], t["class"], t["column"]) for t in ndjson_truth)
     texts: dict[str, str] = {}
+    notes: dict[str, dict[str, str]] = {}
     for item in truth:
         assert item["file"] == f"fhir/{item['person']}.json"
         text = texts.get(str(item["file"]))
         if text is None:
             text = texts[str(item["file"])] = (out / "bundles" / str(item["file"])).read_text(
                 encoding="utf-8")
+        if "resource" in item:  # a note span: offsets into the DocumentReference's text
+            if item["file"] not in notes:
+                notes[str(item["file"])] = {
+                    e["resource"]["id"]: base64.b64decode(
+                        e["resource"]["content"][0]["attachment"]["data"]).decode()
+                    for e in json.loads(text)["entry"]
+                    if e["resource"]["resourceType"] == "DocumentReference"}
+            data = notes[str(item["file"])][item["resource"]]
+            assert data[item["start"]:item["end"]] == item["value"], item
+            continue
         assert json.dumps(item["value"], ensure_ascii=False) in text, item
     assert {"device", "other_id"} <= {str(t["class"]) for t in truth}
     assert ((out / "bundles" / "truth_crosswalk.csv").read_bytes()

@@ -14,7 +14,8 @@ from behindglass.synth.identifiable.export import (
 )
 from behindglass.synth.identifiable.identities import LOCALES, locale_for
 from behindglass.synth.identifiable.synthea_csv import HEADERS
-from behindglass.synth.identifiable.truth import CLASSES, TRUTH_FILE, read_truth
+from behindglass.synth.identifiable.truth import CLASSES, NOTE_SPANS_FILE, TRUTH_FILE, read_truth
 
-__all__ = ["CLASSES", "FHIR_LAYOUTS", "FORMATS", "HEADERS", "LOCALES", "TRUTH_FILE",
-           "IdentifiableReport", "generate_identifiable", "locale_for", "read_truth"]
+__all__ = ["CLASSES", "FHIR_LAYOUTS", "FORMATS", "HEADERS", "LOCALES", "NOTE_SPANS_FILE",
+           "TRUTH_FILE", "IdentifiableReport", "generate_identifiable", "locale_for",
+           "read_truth"]

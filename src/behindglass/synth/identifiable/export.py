@@ -96,11 +96,12 @@ class _SiteIds:
     providers: np.ndarray  # by provider_id - 1
 
 
-def _site_files(profile: Profile, site: SiteContext,
-                seed: int) -> tuple[_SiteIds, dict[str, bytes]]:
-    """UUIDs and CSV text of organizations, providers and payers (site level, drawn once)."""
+def _site_files(profile: Profile, site: SiteContext, seed: int,
+                ) -> tuple[_SiteIds, dict[str, bytes], dict[str, dict[str, object]]]:
+    """UUIDs, CSV text and columns of organizations, providers and payers (site level,
+    drawn once)."""
     ids, cols = _site_columns(profile, site, seed)
-    return ids, {name: to_csv(name, table) for name, table in cols.items()}
+    return ids, {name: to_csv(name, table) for name, table in cols.items()}, cols
 
 
 def _site_columns(profile: Profile, site: SiteContext,
@@ -133,9 +134,10 @@ def _site_columns(profile: Profile, site: SiteContext,
 
 
 def _block_files(profile: Profile, seed: int, index: int, block: dict[str, Columns],
-                 person_base: int, ids: _SiteIds,
-                 ) -> tuple[dict[str, tuple[bytes, int]], list[str], list[str]]:
-    """(CSV text, rows) per file, truth lines and crosswalk lines of one simulated block."""
+                 person_base: int, ids: _SiteIds, site_cols: dict[str, dict[str, object]],
+                 ) -> tuple[dict[str, tuple[bytes, int]], list[str], list[str], list[str]]:
+    """(CSV text, rows) per file, truth lines, crosswalk lines and note span lines of one
+    simulated block."""
     cols, patient = _block_columns(profile, seed, index, block, ids)
     files = {name: (to_csv(name, cols[name]),
                     len(cols[name][HEADERS[name][0]]))  # type: ignore[arg-type]
@@ -149,15 +151,14 @@ def _block_files(profile: Profile, seed: int, index: int, block: dict[str, Colum
         # then holds the value on one row and "" elsewhere.
         values = table.get(f"_truth:{where.column}", table[where.column])
         truth.extend(truth_lines(owners, [str(v) for v in as_list(values)], where))
-    # The notes seam: notes.csv rows of the block's persons, once a generator is plugged in.
-    notes = block_notes(BlockRecords(profile, seed, index, block, cols, patient))
-    if notes is not None:
-        files[NOTES_FILE.removesuffix(".csv")] = (
-            to_csv("notes", notes.columns, header=True, names=tuple(notes.columns)),
-            len(next(iter(notes.columns.values()))))  # type: ignore[arg-type]
-        truth.extend(notes.truth)
+    # Clinical notes of the block's persons (notes.csv), their truth and span lines.
+    notes = block_notes(BlockRecords(profile, seed, index, block, cols, patient, site_cols))
+    files[NOTES_FILE.removesuffix(".csv")] = (
+        to_csv("notes", notes.columns, header=True, names=tuple(notes.columns)),
+        len(next(iter(notes.columns.values()))))  # type: ignore[arg-type]
+    truth.extend(notes.truth)
     crosswalk = [f"{p},{person_base + i}\n" for i, p in enumerate(patient)]
-    return files, truth, crosswalk
+    return files, truth, crosswalk, notes.spans
 
 
 def _block_columns(profile: Profile, seed: int, index: int, block: dict[str, Columns],
@@ -268,7 +269,7 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
     identifiers = 0
     with staged_output(out, overwrite) as (partial, handles):
         site = build_site(chosen, persons, seed)
-        ids, site_csv = _site_files(chosen, site, seed)
+        ids, site_csv, site_cols = _site_files(chosen, site, seed)
         for name in (*BLOCK_FILES, *SITE_FILES):
             handles[name] = (partial / f"{name}.csv").open("wb")
             handles[name].write((",".join(HEADERS[name]) + "\n").encode("ascii"))
@@ -276,10 +277,11 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
             handles[name].write(data)
             rows[name] = data.count(b"\n")
         person_base = chosen.id_offset + 1
-        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk):
+        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk, spans):
             for index, n, block in simulated_blocks(chosen, site, seed, persons,
                                                     label="identifiable", progress=progress):
-                files, lines, links = _block_files(chosen, seed, index, block, person_base, ids)
+                files, lines, links, span_lines = _block_files(
+                    chosen, seed, index, block, person_base, ids, site_cols)
                 for name, (data, count) in files.items():
                     if name not in HEADERS:  # notes: its header comes with every block
                         header, _, data = data.partition(b"\n")
@@ -290,6 +292,7 @@ def generate_identifiable(profile: str | Profile, persons: int, seed: int, out: 
                     rows[name] = rows.get(name, 0) + count
                 truth.writelines(lines)
                 crosswalk.writelines(links)
+                spans.writelines(span_lines)
                 identifiers += len(lines)
                 person_base += n
     return IdentifiableReport(chosen.name, persons, seed, out, rows, identifiers,

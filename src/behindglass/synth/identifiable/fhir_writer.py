@@ -51,8 +51,9 @@ def _rng(profile: Profile, seed: int, *words: int) -> np.random.Generator:
 
 def block_resources(records: BlockRecords, locations: dict[str, str],
                     bundle_of: Callable[[str], str] | None,
-                    ) -> tuple[dict[str, Iterable[dict]], list[str]]:
-    """Resource streams by type (Patient first) and truth lines of one block.
+                    ) -> tuple[dict[str, Iterable[dict]], list[str], list[str]]:
+    """Resource streams by type (Patient first), truth lines and note span lines of one
+    block.
 
     ``bundle_of`` names a patient's bundle file (bundle layout); None for NDJSON, where
     every resource goes to ``<Kind>.ndjson``.
@@ -76,14 +77,13 @@ def block_resources(records: BlockRecords, locations: dict[str, str],
         values = [str(v) for v in as_list(cols[table][column])]
         files = None if bundle_of is None else [bundle_of(o) for o in owners]
         truth.extend(truth_lines(owners, values, where, files))
-    # The notes seam: DocumentReference resources once a note generator is plugged in.
+    # Clinical notes as DocumentReference resources, with their truth and span lines.
     notes = block_notes(records)
-    if notes is not None:
-        documents, lines = document_references(
-            records, notes, bundle_of or (lambda _patient: "DocumentReference.ndjson"))
-        streams["DocumentReference"] = documents
-        truth.extend(lines)
-    return streams, truth
+    documents, lines, spans = document_references(
+        records, notes, bundle_of or (lambda _patient: "DocumentReference.ndjson"))
+    streams["DocumentReference"] = documents
+    truth.extend(lines)
+    return streams, truth, spans
 
 
 def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress: bool = False,
@@ -110,19 +110,19 @@ def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress
         for kind, resources in shared.items():
             counts[kind] += len(resources)
         person_base = profile.id_offset + 1
-        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk):
+        with truth_files(partial, CROSSWALK_FILE) as (truth, crosswalk, note_spans):
             for index, n, block in simulated_blocks(profile, site, seed, persons,
                                                     label="FHIR", progress=progress):
                 cols, patient = _block_columns(profile, seed, index, block, ids)
-                records = BlockRecords(profile, seed, index, block, cols, patient)
+                records = BlockRecords(profile, seed, index, block, cols, patient, site_cols)
                 if layout == "bundles":
-                    streams, lines = block_resources(
+                    streams, lines, spans = block_resources(
                         records, locations, lambda p: f"{BUNDLE_DIR}/{p}.json")
                     for owner, text in patient_bundles(streams, counts):
                         (partial / BUNDLE_DIR / f"{owner}.json").write_text(text,
                                                                            encoding="utf-8")
                 else:
-                    streams, lines = block_resources(records, locations, None)
+                    streams, lines, spans = block_resources(records, locations, None)
                     for kind, resources in streams.items():
                         if kind not in handles:  # DocumentReference, once notes exist
                             handles[kind] = (partial / f"{kind}.ndjson").open(
@@ -131,6 +131,7 @@ def write_fhir(profile: Profile, persons: int, seed: int, out: Path, *, progress
                         handles[kind].write(data)
                         counts[kind] = counts.get(kind, 0) + data.count("\n")  # json escapes \n
                 truth.writelines(lines)
+                note_spans.writelines(spans)
                 crosswalk.writelines(f"{p},{person_base + i}\n" for i, p in enumerate(patient))
                 identifiers += len(lines)
                 person_base += n

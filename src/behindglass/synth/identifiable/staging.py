@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from behindglass.synth.generate import BLOCK, _prepare, _publish, simulate_block
-from behindglass.synth.identifiable.truth import TRUTH_FILE
+from behindglass.synth.identifiable.truth import NOTE_SPANS_FILE, TRUTH_FILE
 from behindglass.synth.profiles import Profile
 from behindglass.synth.sitetables import SiteContext
 
@@ -41,12 +41,15 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[tuple[Path, dict[str, 
 
 
 @contextmanager
-def truth_files(partial: Path, crosswalk_name: str) -> Iterator[tuple[IO[str], IO[str]]]:
-    """The truth file and the patient → person_id crosswalk (with its header)."""
-    with (partial / TRUTH_FILE).open("w", encoding="utf-8") as truth, \
-            (partial / crosswalk_name).open("w", encoding="ascii") as crosswalk:
+def truth_files(partial: Path, crosswalk_name: str,
+                ) -> Iterator[tuple[IO[str], IO[str], IO[str]]]:
+    """The truth file, the patient → person_id crosswalk (with its header) and the note
+    span file."""
+    with (partial / TRUTH_FILE).open("w", encoding="utf-8", newline="\n") as truth, \
+            (partial / crosswalk_name).open("w", encoding="ascii") as crosswalk, \
+            (partial / NOTE_SPANS_FILE).open("w", encoding="utf-8", newline="\n") as spans:
         crosswalk.write(CROSSWALK_HEADER)
-        yield truth, crosswalk
+        yield truth, crosswalk, spans
 
 
 def simulated_blocks(profile: Profile, site: SiteContext, seed: int, persons: int, *,

@@ -7,8 +7,15 @@
 
 Classes follow the HIPAA Safe Harbor categories: name, address, zip, date, phone, email,
 ssn, mrn, health_plan, account, license, device (device serial numbers / UDIs) and
-other_id (any other unique identifying number, e.g. DICOM UIDs). A de-identification
-test reads the file and checks that none of the values survives into the de-identified store.
+other_id (any other unique identifying number, e.g. DICOM UIDs); clinical notes add fax,
+url, ip, vehicle and institution. A de-identification test reads the file and checks that
+none of the values survives into the de-identified store.
+
+Clinical notes also write ``note_spans.jsonl``: one line per PHI span of every note, the
+same keys plus the note's key (``row`` = notes.csv Id, or ``resource`` = DocumentReference
+id), ``start`` / ``end`` offsets into the note text, the note label and its subtype. It is
+the gold for the free-text de-identifier; identifiers.jsonl repeats only the spans whose
+values identify on their own (see ``clinical_notes.STORE_CLASSES``).
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote  # type: ignore[attr-defined]
 
 TRUTH_FILE = "identifiers.jsonl"
+NOTE_SPANS_FILE = "note_spans.jsonl"  # every PHI span of every clinical note, with offsets
 CLASSES = ("name", "address", "zip", "date", "phone", "email", "ssn", "mrn", "health_plan",
-           "account", "license", "device", "other_id")
+           "account", "license", "device", "other_id", "fax", "url", "ip", "vehicle",
+           "institution")
 
 
 @dataclass(frozen=True)
