@@ -23,10 +23,12 @@ def _write_problems(path: Path, problems: list[Problem]) -> None:
 
 
 @click.command("ingest")
-@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["synthea-csv", "fhir"]),
               default="synthea-csv", show_default=True,
-              help="format of SRC: Synthea CSV files or a FHIR R4 NDJSON bulk export")
+              help="format of SRC: a folder of Synthea CSV files; or FHIR R4: an NDJSON bulk "
+                   "export folder, a folder of Bundle files or one Bundle file (.json, "
+                   ".json.gz), told apart automatically")
 @click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="the site's DuckDB OMOP store (created if missing; added to otherwise)")
 @click.option("--secret-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -46,10 +48,13 @@ def _write_problems(path: Path, problems: list[Problem]) -> None:
               help="how far an event may lie before birth / after death")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="write every refused row as CSV (file, line, reason; never values)")
+@click.option("--validate", is_flag=True,
+              help="FHIR only: check every resource against the FHIR R4B models "
+                   "(fhir.resources); invalid ones are bad rows. Slow: off by default")
 @click.option("--quiet", "-q", is_flag=True, help="no progress and no summary")
 def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool, date_mode: str,
            max_shift_days: int, reference_date: dt.datetime | None, max_errors: int,
-           tolerance_days: int, report_path: Path | None, quiet: bool) -> None:
+           tolerance_days: int, report_path: Path | None, validate: bool, quiet: bool) -> None:
     """De-identify the extract SRC into the OMOP store DB, all or nothing.
 
     Every column passes the Safe Harbor rule catalogue (unknown columns are dropped); on
@@ -69,9 +74,15 @@ def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool
     show = not quiet and sys.stderr.isatty()
     with _Bar(show) as bar:
         try:
-            run = ingest_fhir if fmt == "fhir" else ingest_synthea
-            report = run(src, db, secret, cfg, max_errors=max_errors,
-                                    tolerance_days=tolerance_days, progress=bar.update)
+            if fmt == "fhir":
+                report = ingest_fhir(src, db, secret, cfg, max_errors=max_errors,
+                                     tolerance_days=tolerance_days, progress=bar.update,
+                                     validate=validate)
+            else:
+                if validate:
+                    raise click.UsageError("--validate is for --format fhir")
+                report = ingest_synthea(src, db, secret, cfg, max_errors=max_errors,
+                                        tolerance_days=tolerance_days, progress=bar.update)
         except IngestError as exc:
             if report_path:
                 _write_problems(report_path, exc.problems)

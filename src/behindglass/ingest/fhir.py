@@ -1,15 +1,18 @@
-"""``ingest_fhir``: a FHIR R4 NDJSON bulk export in, de-identified OMOP CDM v5.4 out.
+"""``ingest_fhir``: FHIR R4 (NDJSON bulk export or Bundles) in, de-identified OMOP out.
 
-The resources are flattened (:mod:`behindglass.ingest.fhir_flatten`) into Synthea-shaped
-CSV files in a private temporary folder next to the store (mode 700, deleted afterwards),
-holding only the elements OMOP needs; :func:`~behindglass.ingest.pipeline.ingest_synthea`
-then does the rest, so de-identification, vocabulary mapping, checks, incremental loads and
-the single transaction are the same code. Every problem is reported against the NDJSON
-file and line it came from, never with values, under one error budget.
+Bundles are first split into per-type NDJSON (:mod:`.fhir_bundle`); NDJSON resources are
+then flattened (:mod:`.fhir_flatten` and its DuckDB fast path :mod:`.fhir_sql`, plus
+:mod:`.fhir_clinical` and :mod:`.fhir_linked` for the types beyond the core six) into
+Synthea-shaped CSV files in a private temporary folder next to the store (mode 700, deleted
+afterwards), holding only the elements OMOP needs;
+:func:`~behindglass.ingest.pipeline.ingest_synthea` then does the rest, so
+de-identification, vocabulary mapping, checks, incremental loads and the single transaction
+are the same code. Every problem is reported against the NDJSON file and line, or the
+bundle file and entry, it came from, never with values, under one error budget.
 
-Files are found by the bulk-export naming convention: ``<ResourceType>[.<part>].ndjson``.
-Patient, Encounter, Condition, MedicationRequest, Observation and Procedure files are
-read; any other file (Coverage, Organization, Practitioner …) is not opened.
+NDJSON files are found by the bulk-export naming convention
+``<ResourceType>[.<part>].ndjson``; files of types not read are not opened, and the
+free-text types (:data:`.fhir_bundle.HELD_BACK`) are only counted. See docs/ingest-fhir.md.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -28,7 +32,10 @@ import duckdb
 from behindglass.core.errors import LoadError
 from behindglass.deid.safe_harbor import DeidConfig
 from behindglass.deid.secret import SiteSecret
+from behindglass.ingest import fhir_bundle, fhir_linked, fhir_validate
 from behindglass.ingest import fhir_flatten as F
+from behindglass.ingest import fhir_sql as S
+from behindglass.ingest.fhir_bundle import HELD_BACK
 from behindglass.ingest.pipeline import Progress, ingest_synthea
 from behindglass.ingest.report import IngestError, IngestReport, Problem
 
@@ -60,22 +67,52 @@ class _Flat:
         return self._origin
 
 
-def find_ndjson(src: Path) -> tuple[dict[str, list[Path]], list[str]]:
-    """resourceType → its NDJSON files (sorted), and the names not read."""
+def find_ndjson(src: Path) -> tuple[dict[str, list[Path]], list[str], dict[str, list[Path]]]:
+    """resourceType → its NDJSON files (sorted), the names not read, and the files of the
+    held-back types (:data:`~.fhir_bundle.HELD_BACK`: counted, never flattened)."""
     if not src.is_dir():
         raise LoadError("expected a folder of FHIR NDJSON files", file=str(src))
     found: dict[str, list[Path]] = {}
+    held: dict[str, list[Path]] = {}
     ignored: list[str] = []
     for path in sorted(src.iterdir()):
         kind = path.name.split(".", 1)[0]
-        if path.is_file() and path.name.lower().endswith(".ndjson") and kind in F.STEMS:
+        ndjson = path.is_file() and path.name.lower().endswith(".ndjson")
+        if ndjson and kind in F.STEMS:
             found.setdefault(kind, []).append(path)
+        elif ndjson and kind in HELD_BACK:
+            held.setdefault(kind, []).append(path)
         else:
             ignored.append(path.name)
     if "Patient" not in found:
         raise LoadError("no Patient.ndjson: every FHIR extract starts with its patients",
                         file=str(src))
-    return found, ignored
+    return found, ignored, held
+
+
+def count_held_back(held: dict[str, list[Path]]) -> dict[str, int]:
+    """How many resources of the held-back files carry free text (DuckDB reads only
+    ``resourceType`` and ``presentedForm``; lines that do not parse are not counted:
+    nothing of these files is loaded either way)."""
+    counts: dict[str, int] = {}
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        for kind, paths in held.items():
+            text = ("TRUE" if kind != "DiagnosticReport" else
+                    "coalesce(CAST(presentedForm AS VARCHAR) NOT IN ('[]', 'null'), FALSE)")
+            for path in paths:
+                quoted = str(path).replace("'", "''")
+                n = con.execute(
+                    f"SELECT count(*) FROM read_json('{quoted}', format='newline_delimited', "
+                    "records='true', columns={'resourceType': 'VARCHAR', 'presentedForm': "
+                    "'JSON'}, auto_detect=false, ignore_errors=true, "
+                    f"maximum_object_size=268435456) WHERE resourceType = '{kind}' AND {text}"
+                ).fetchone()[0]
+                if n:
+                    counts[HELD_BACK[kind]] = counts.get(HELD_BACK[kind], 0) + n
+    finally:
+        con.close()
+    return counts
 
 
 def _copy(con: duckdb.DuckDBPyConnection, kind: str, path: Path, out: Path,
@@ -86,11 +123,11 @@ def _copy(con: duckdb.DuckDBPyConnection, kind: str, path: Path, out: Path,
     target = str(out).replace("'", "''")
     for clean in (True, False):
         try:
-            return con.execute(f"COPY ({F.select_sql(kind, str(path), clean=clean)}) TO "
+            return con.execute(f"COPY ({S.select_sql(kind, str(path), clean=clean)}) TO "
                                f"'{target}' (FORMAT csv, HEADER {str(header).lower()})"
                                ).fetchone()[0]
         except duckdb.Error as exc:
-            if F.UNCLEAN not in str(exc):
+            if S.UNCLEAN not in str(exc):
                 return None
     return None
 
@@ -116,47 +153,40 @@ def flatten(found: dict[str, list[Path]], out: Path,
             progress: Progress | None = None) -> tuple[dict[str, _Flat], list[Problem]]:
     """Write ``<stem>.csv`` per mapped type into ``out``; return origins and bad lines.
 
-    Each file is first flattened by DuckDB (the files concurrently); a file DuckDB refuses
-    is then read line by line, so its bad lines are reported with file and line."""
+    Files of the types with a DuckDB path (:data:`.fhir_sql.SQL`) are flattened by DuckDB
+    first (two files at a time); a file DuckDB refuses, and every file of the other (small)
+    types, is read line by line, so bad lines are reported with file and line. Several types
+    may feed one stem (parts concatenated in type order); the linked stems are assembled
+    from their two types."""
+    sources: dict[str, list[tuple[str, Path]]] = {}
+    for kind, paths in found.items():
+        sources.setdefault(F.STEMS[kind], []).extend((kind, p) for p in paths)
+    jobs = [(kind, path, out / (f"{stem}.csv" if len(srcs) == 1 else f".{stem}.{i}.part.csv"),
+             len(srcs) == 1)
+            for stem, srcs in sources.items() for i, (kind, path) in enumerate(srcs)
+            if kind in S.SQL]
+    counts = _fast(jobs)
     flats: dict[str, _Flat] = {}
     problems: list[Problem] = []
-    con = duckdb.connect(config={"preserve_insertion_order": True, "threads": 1})
-    try:
-        for macro in F.MACROS:
-            con.execute(macro)
-        jobs = [(kind, path, out / (f"{F.STEMS[kind]}.csv" if len(paths) == 1
-                                    else f".{F.STEMS[kind]}.{i}.part.csv"), len(paths) == 1)
-                for kind, paths in found.items() for i, path in enumerate(paths)]
-
-        def run(job: tuple[str, Path, Path, bool]) -> int | None:
-            cursor = con.cursor()
-            try:
-                return _copy(cursor, *job)
-            finally:
-                cursor.close()
-
-        biggest = sorted(jobs, key=lambda job: -job[1].stat().st_size)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            counts = dict(zip([job[1] for job in biggest], pool.map(run, biggest),
-                              strict=True))
-    finally:
-        con.close()
-    for kind, paths in found.items():
-        stem = F.STEMS[kind]
-        flat = flats[stem] = _Flat(stem, labels=[p.name for p in paths])
+    # the linked stems last: devices need the patients' birth dates
+    for stem, srcs in sorted(sources.items(), key=lambda i: i[0] in fhir_linked.COLUMNS):
+        flat = flats[stem] = _Flat(stem, labels=[p.name for _, p in srcs])
         target = out / f"{stem}.csv"
-        if len(paths) == 1 and counts[paths[0]] is not None:
-            flat.parts.append((paths[0].name, paths[0], None))
+        if stem in fhir_linked.COLUMNS:
+            _linked(stem, srcs, target, flat, problems, progress)
+            continue
+        if len(srcs) == 1 and counts.get(srcs[0][1]) is not None:
+            flat.parts.append((srcs[0][1].name, srcs[0][1], None))
             if progress:
-                progress(paths[0].name, counts[paths[0]])
+                progress(srcs[0][1].name, counts[srcs[0][1]] or 0)
             continue
         with target.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(F.COLUMNS[stem])
-            for i, path in enumerate(paths):
+            for i, (kind, path) in enumerate(srcs):
                 part = out / f".{stem}.{i}.part.csv"
                 lines: list[int] | None = None
-                if len(paths) == 1 or counts[path] is None:
+                if counts.get(path) is None:
                     lines = _scan(kind, path, writer, problems, progress)
                 else:
                     fh.flush()
@@ -169,6 +199,58 @@ def flatten(found: dict[str, list[Path]], out: Path,
     return flats, problems
 
 
+def _fast(jobs: list[tuple[str, Path, Path, bool]]) -> dict[Path, int | None]:
+    """Run the DuckDB flattening jobs, two at a time, biggest first: rows per file, None
+    for a file DuckDB refused."""
+    if not jobs:
+        return {}
+    con = duckdb.connect(config={"preserve_insertion_order": True, "threads": 1})
+    try:
+        for macro in S.MACROS:
+            con.execute(macro)
+
+        def run(job: tuple[str, Path, Path, bool]) -> int | None:
+            cursor = con.cursor()
+            try:
+                return _copy(cursor, *job)
+            finally:
+                cursor.close()
+
+        biggest = sorted(jobs, key=lambda job: -job[1].stat().st_size)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return dict(zip([job[1] for job in biggest], pool.map(run, biggest), strict=True))
+    finally:
+        con.close()
+
+
+def _births(patients: Path) -> dict[str, str]:
+    """Patient id → birth date (YYYY-MM-DD) from the flattened patients."""
+    if not patients.exists():
+        return {}
+    with patients.open(newline="", encoding="utf-8") as fh:
+        return {row["Id"]: row["BIRTHDATE"][:10] for row in csv.DictReader(fh)
+                if row["Id"] and row["BIRTHDATE"]}
+
+
+def _linked(stem: str, srcs: list[tuple[str, Path]], target: Path, flat: _Flat,
+            problems: list[Problem], progress: Progress | None) -> None:
+    """Read both types of a linked stem, then write the assembled rows."""
+    linked = fhir_linked.Linked(stem)
+    for kind, path in srcs:
+        rows: list[tuple[str, ...]] = []
+        lines = _scan(kind, path, SimpleNamespace(writerow=rows.append), problems, progress)
+        for row, line in zip(rows, lines, strict=True):
+            linked.add(kind, row, (path.name, line))
+        flat.parts.append((path.name, path, lines))
+    births = _births(target.with_name("patients.csv")) if stem == "devices" else {}
+    assembled = linked.rows(births)
+    with target.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(F.COLUMNS[stem])
+        writer.writerows(row for row, _ in assembled)
+    flat._origin = [origin for _, origin in assembled]
+
+
 def _translate(problems: list[Problem], flats: dict[str, _Flat]) -> list[Problem]:
     """Pipeline problems (CSV file, line) → (NDJSON file, line), reasons in FHIR terms."""
     out = []
@@ -179,7 +261,11 @@ def _translate(problems: list[Problem], flats: dict[str, _Flat]) -> list[Problem
             out.append(p)
             continue
         reason = p.reason
-        for column, term in F.TERMS.get(stem, {}).items():
+        terms = F.TERMS.get(stem, {})
+        start = terms.get("START") or terms.get("DATE") or terms.get("START_DATE")
+        if start:  # the pipeline's generic wording for START or DATE
+            reason = reason.replace("start date", start)
+        for column, term in terms.items():
             reason = re.sub(rf"\b{column}\b", term, reason)
         if p.line is not None and 0 <= p.line - 2 < len(flat.origin):
             label, line = flat.origin[p.line - 2]
@@ -206,21 +292,47 @@ def ingest_fhir(
     tolerance_days: int = 1,
     progress: Progress | None = None,
     memory_limit: str = "1GB",
+    validate: bool = False,
 ) -> IngestReport:
-    """De-identify the FHIR R4 NDJSON folder ``src`` into the OMOP store ``db``; same
-    contract as :func:`~behindglass.ingest.pipeline.ingest_synthea` (all or nothing,
-    ``max_errors`` bad lines or rows tolerated, problems as (file, line, reason))."""
+    """De-identify the FHIR R4 source ``src`` into the OMOP store ``db``: an NDJSON bulk
+    export folder, a folder of Bundle files, or one Bundle file (``.json``, ``.json.gz``).
+
+    Same contract as :func:`~behindglass.ingest.pipeline.ingest_synthea` (all or nothing,
+    ``max_errors`` bad lines, entries or rows tolerated); problems are (NDJSON file, line,
+    reason) or (``<bundle file>#entry[<i>]``, None, reason). ``validate`` also checks every
+    resource read against the FHIR R4B models (:mod:`.fhir_validate`; slow, off by
+    default): an invalid one is a problem and is not loaded."""
     if max_errors < 0:
         raise ValueError("max_errors must be >= 0")
     F.check_rules()
     src, db = Path(src), Path(db)
-    found, ignored = find_ndjson(src)
+    bundles = fhir_bundle.is_bundle_layout(src)
+    if not bundles:
+        found, ignored, held_files = find_ndjson(src)
     db.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{db.name}.fhir-", dir=db.parent))  # mode 700
     try:
-        flat_dir = work / src.name  # the provenance names the source folder
+        if bundles:
+            entries = work / "entries"
+            entries.mkdir()
+            split, ignored = fhir_bundle.split_bundles(src, entries, F.EXTRACTED, progress)
+            found = split.found
+            ignored += [f"{kind} ({n} bundle entries)" for kind, n in sorted(split.ignored.items())]
+            held = dict(split.held_back)
+            own, locate = list(split.problems), split.locate
+        else:
+            own, locate = [], _same
+        if validate:
+            found, invalid = fhir_validate.validate(found, work / "valid")
+            own += [locate(p) for p in invalid]
+        flat_dir = work / src.name  # the provenance names the source
         flat_dir.mkdir()
-        flats, own = flatten(found, flat_dir, progress)
+        with ThreadPoolExecutor(max_workers=1) as side:  # DuckDB: the GIL is released
+            counted = side.submit(count_held_back, {} if bundles else held_files)
+            flats, bad_lines = flatten(found, flat_dir, progress)
+            if not bundles:
+                held = counted.result()
+        own += [locate(p) for p in bad_lines]
         if len(own) > max_errors:
             _raise(own, max_errors)
         try:
@@ -229,15 +341,26 @@ def ingest_fhir(
                                     tolerance_days=tolerance_days, progress=progress,
                                     memory_limit=memory_limit)
         except IngestError as exc:
-            _raise(own + _translate(exc.problems, flats), max_errors)
+            _raise(own + [locate(p) for p in _translate(exc.problems, flats)], max_errors)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+    def label(names: list[str]) -> str:
+        if bundles:  # our own part files: name the type
+            names = list(dict.fromkeys(f"{n.split('.', 1)[0]} entries" for n in names))
+        return ", ".join(names)
+
+    labels = {flat.stem + ".csv": label(flat.labels) for flat in flats.values()}
     report.source = str(src)
-    report.ignored_files = ignored
+    report.ignored_files = ignored + [labels[f] for f in report.ignored_files if f in labels]
     report.dropped_columns = {}
-    report.problems = sorted(own + _translate(report.problems, flats),
+    report.problems = sorted(own + [locate(p) for p in _translate(report.problems, flats)],
                              key=lambda p: (p.file, p.line or 0))
-    labels = {flat.stem + ".csv": ", ".join(flat.labels) for flat in flats.values()}
     report.unmapped = {(labels.get(f, f), code): n for (f, code), n in report.unmapped.items()}
     report.skipped = {labels.get(f, f): n for f, n in report.skipped.items()}
+    report.held_back = {**{labels.get(f, f): n for f, n in report.held_back.items()}, **held}
     return report
+
+
+def _same(problem: Problem) -> Problem:
+    return problem
