@@ -1,7 +1,8 @@
-"""The one transaction that moves a checked, de-identified staging file into the store.
+"""The one transaction that moves the checked, de-identified staged rows into the store.
 
-Everything before this step writes only to a staging DuckDB file; this step attaches it to
-the site store and, in **one transaction**, upserts persons, care sites and providers (a
+Everything before this step writes only to the ingest's private in-memory DuckDB database
+(spilling to a temporary folder beside the store); this step attaches the site store to it
+and, in **one transaction**, upserts persons, care sites and providers (a
 later extract's row replaces the earlier one: same keyed id), adds events whose keyed ids
 the store does not have yet (re-ingesting an extract adds nothing), adds the vocabulary
 rows the store lacks, and rebuilds the observation period of every person it touched from
@@ -57,69 +58,67 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0])
 
 
-def merge_staged(con: duckdb.DuckDBPyConnection, staged: str, provenance: str) -> dict[str, int]:
-    """Merge the staging file ``staged`` into the store open on ``con``; rows added per
-    table. One transaction; rolled back on any error."""
+def merge_staged(con: duckdb.DuckDBPyConnection, stage: str, provenance: str) -> dict[str, int]:
+    """Merge the staged tables (schema ``stage``, e.g. ``memory.main``) into the store that
+    is the current database of ``con``; rows added per table. One transaction; rolled back
+    on any error."""
     create_cdm(con)
-    con.execute(f"ATTACH {literal(staged)} AS bg_stage (READ_ONLY)")
     added: dict[str, int] = {}
     text = f"{provenance}; behindglass={__version__}"
+    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _merge(con, added)
-            con.execute(
-                "INSERT INTO metadata (metadata_id, metadata_concept_id, "
-                "metadata_type_concept_id, name, value_as_string, metadata_date, "
-                "metadata_datetime) SELECT coalesce(max(metadata_id), 0) + 1, 0, 0, "
-                f"{literal(PROVENANCE_NAME)}, {literal(text)}, "
-                "current_date, CAST(current_timestamp AS TIMESTAMP) FROM metadata")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.execute("DETACH bg_stage")
+        _merge(con, stage, added)
+        con.execute(
+            "INSERT INTO metadata (metadata_id, metadata_concept_id, "
+            "metadata_type_concept_id, name, value_as_string, metadata_date, "
+            "metadata_datetime) SELECT coalesce(max(metadata_id), 0) + 1, 0, 0, "
+            f"{literal(PROVENANCE_NAME)}, {literal(text)}, "
+            "current_date, CAST(current_timestamp AS TIMESTAMP) FROM metadata")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return added
 
 
-def _merge(con: duckdb.DuckDBPyConnection, added: dict[str, int]) -> None:
+def _merge(con: duckdb.DuckDBPyConnection, stage: str, added: dict[str, int]) -> None:
     cols = _columns("person")
     # Upsert: the newest extract's view of a person wins (death may have been recorded).
     for table in ("person", "death"):
         before = _count(con, table)
         con.execute(f"DELETE FROM {table} WHERE person_id IN "
-                    "(SELECT person_id FROM bg_stage.person)")
+                    f"(SELECT person_id FROM {stage}.person)")
         cols = _columns(table)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM bg_stage.{table}")
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}.{table}")
         added[table] = _count(con, table) - before
     for table, key in UPSERT_KEYS.items():
         cols = _columns(table)
         before = _count(con, table)
-        con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM bg_stage.{table})")
+        con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {stage}.{table})")
         con.execute(f"INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({key}) {cols} "
-                    f"FROM bg_stage.{table} ORDER BY {key}, _ord")
+                    f"FROM {stage}.{table} ORDER BY {key}, _ord")
         added[table] = _count(con, table) - before
     for table, key in EVENT_KEYS.items():
         cols = _columns(table)
         before = _count(con, table)
         con.execute(
             f"INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({key}) {cols} "
-            f"FROM bg_stage.{table} s "
+            f"FROM {stage}.{table} s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = s.{key})")
         added[table] = _count(con, table) - before
     for table, keys in VOCAB_KEYS.items():
         cols = _columns(table)
         match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM bg_stage.{table} s "
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}.{table} s "
                     f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})")
-    _observation_periods(con, added)
+    _observation_periods(con, stage, added)
 
 
-def _observation_periods(con: duckdb.DuckDBPyConnection, added: dict[str, int]) -> None:
+def _observation_periods(con: duckdb.DuckDBPyConnection, stage: str,
+                         added: dict[str, int]) -> None:
     """One period per touched person, from their earliest to their latest date in the store."""
     touched = " UNION ".join(
-        f"SELECT person_id FROM bg_stage.{t}" for t in ("person", *(s[0] for s in _SPANS)))
+        f"SELECT person_id FROM {stage}.{t}" for t in ("person", *(s[0] for s in _SPANS)))
     spans = " UNION ALL ".join(
         f"SELECT person_id, {start} AS s, coalesce({end}, {start}) AS e FROM {t}"
         for t, start, end in _SPANS)

@@ -15,9 +15,12 @@ Three stages, and only the last one touches the site store:
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -33,7 +36,7 @@ from behindglass.ingest import synthea_extra_events as X
 from behindglass.ingest import synthea_sites as S
 from behindglass.ingest import vocab_shipped
 from behindglass.ingest.merge import EVENT_KEYS, UPSERT_KEYS, merge_staged
-from behindglass.ingest.reader import CsvScan, SyntheaFile, count_rows, find_files
+from behindglass.ingest.reader import CsvScan, SyntheaFile, count_rows, find_files, share
 from behindglass.ingest.report import ErrorBudget, IngestReport
 from behindglass.ingest.synthea import FILES, EventMapper, FileMap, event_key, select_sql
 from behindglass.ingest.vocab import CodeMap
@@ -47,6 +50,7 @@ EVENT_FILES: dict[str, FileMap] = {**FILES, **X.FILES,
                                    "payer_transitions": S.PAYER_TRANSITIONS}
 BUILDERS = {**X.BUILDERS, "payer_transitions": S.payer_plan_periods}
 Progress = Callable[[str, int], None]  # (file label, rows done) after each batch
+EVENT_WORKERS = 2  # event files scanned at once (see _all_events)
 
 
 def _store_person_ids(db: Path) -> np.ndarray:
@@ -69,11 +73,14 @@ def _store_person_ids(db: Path) -> np.ndarray:
 
 
 class _Stage:
-    """The staging file: CDM tables plus ``_ord`` (the source row, for error reports)."""
+    """The staged CDM tables plus ``_ord`` (the source row, for error reports), in the
+    reader's in-memory database: nothing identifiable or half-checked is ever written into
+    a file but DuckDB's own spill files, and the merge reads them without a copy."""
 
-    def __init__(self, path: Path, memory_limit: str) -> None:
-        self.path = path
-        self.con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+    SCHEMA = "memory.main"
+
+    def __init__(self, reader: duckdb.DuckDBPyConnection) -> None:
+        self.con = reader.cursor()
         create_cdm(self.con)
         for table in STAGED:
             self.con.execute(f"ALTER TABLE {quote(table)} ADD COLUMN _ord BIGINT")
@@ -110,12 +117,21 @@ class _Stage:
                              f"({', '.join(str(int(x)) for x in dup)})")
         return dup.astype(np.int64)
 
-    def close(self) -> dict[str, int]:
-        rows = {t: int(self.con.execute(f"SELECT count(*) FROM {quote(t)}").fetchone()[0])
+    def counts(self) -> dict[str, int]:
+        return {t: int(self.con.execute(f"SELECT count(*) FROM {quote(t)}").fetchone()[0])
                 for t in STAGED}
-        self.con.execute("CHECKPOINT")
-        self.con.close()
-        return rows
+
+    def merge_into(self, db: Path, provenance: str) -> dict[str, int]:
+        """Attach the store and merge into it in one transaction (merge.py)."""
+        self.con.execute(f"ATTACH {literal(str(db))} AS bg_store")
+        try:
+            self.con.execute("USE bg_store")
+            added = merge_staged(self.con, self.SCHEMA, provenance)
+            self.con.execute("CHECKPOINT bg_store")
+            return added
+        finally:
+            self.con.execute("USE memory")
+            self.con.execute("DETACH bg_store")
 
 
 def ingest_synthea(
@@ -146,26 +162,27 @@ def ingest_synthea(
     budget = ErrorBudget(max_errors)
     known = _store_person_ids(db)
     db.parent.mkdir(parents=True, exist_ok=True)
-    staged = db.with_name(f".{db.name}.ingest-{uuid.uuid4().hex[:8]}")
+    spill = db.with_name(f".{db.name}.ingest-{uuid.uuid4().hex[:8]}.tmp")
     reader = duckdb.connect()
-    reader.execute(f"SET temp_directory = {literal(str(staged) + '.tmp')}")
+    reader.execute(f"SET temp_directory = {literal(str(spill))}")
     reader.execute("SET enable_progress_bar = false")  # ours is drawn by the caller
     reader.execute(f"SET memory_limit = {literal(memory_limit)}")  # spill beyond this
     try:
-        stage = _Stage(staged, memory_limit)
+        stage = _Stage(reader)
         try:
             index = _patients(reader, files["patients"], stage, secret, config, budget, report,
                               known)
             codes, sources = CodeMap(), CodeMap(standard_only=False)
             _register_lookups(reader, index, files.get("encounters"), secret)
             _sites(reader, files, stage, secret, config, budget)
-            for n, (stem, fm) in enumerate(EVENT_FILES.items(), start=1):
-                if stem in files:
-                    mapper = EventMapper(files[stem], index, secret, config, codes,
-                                         tolerance_days, build=BUILDERS.get(stem),
-                                         sources=sources, check_birth=fm.check_birth)
-                    _events(reader, n, files[stem], fm, mapper, stage, budget, report,
-                            progress)
+            jobs = [(n, files[stem], fm, EventMapper(
+                        files[stem], index, secret, config, codes, tolerance_days,
+                        build=BUILDERS.get(stem), sources=sources, check_birth=fm.check_birth))
+                    for n, (stem, fm) in enumerate(EVENT_FILES.items(), start=1)
+                    if stem in files]
+            # Biggest first: the largest file's scan is the critical path.
+            jobs.sort(key=lambda job: -job[1].path.stat().st_size)
+            _all_events(reader, jobs, stage, budget, report, progress)
             # Free text waits for the text de-identifier: counted, never loaded.
             report.held_back = {name: count_rows(reader, path) for name, path in held.items()}
             dup = stage.duplicate_visits()
@@ -175,25 +192,19 @@ def ingest_synthea(
             budget.check()
             stage.write_vocabulary()
         finally:
-            report.rows = stage.close()
+            report.rows = stage.counts()
         report.problems = sorted(budget.problems, key=lambda p: (p.file, p.line or 0))
         existed = db.exists()
-        con = duckdb.connect(str(db), config={"memory_limit": memory_limit})
         try:
-            report.added = merge_staged(con, str(staged), _provenance(report))
-            con.execute("CHECKPOINT")
+            report.added = stage.merge_into(db, _provenance(report))
         except BaseException:
-            con.close()
             if not existed:  # the merge rolled back; leave no empty store behind
                 db.unlink(missing_ok=True)
                 db.with_name(db.name + ".wal").unlink(missing_ok=True)
             raise
-        con.close()
     finally:
         reader.close()
-        for leftover in (staged, staged.with_name(staged.name + ".wal")):
-            leftover.unlink(missing_ok=True)
-        shutil.rmtree(f"{staged}.tmp", ignore_errors=True)  # the reader's spill files
+        shutil.rmtree(spill, ignore_errors=True)  # DuckDB's spill files
     report.seconds = time.perf_counter() - started
     return report
 
@@ -247,9 +258,50 @@ def _sites(reader: duckdb.DuckDBPyConnection, files: dict[str, SyntheaFile], sta
         budget.add(payers.label if payers else "payers.csv", list(lines), reason)
 
 
+def _all_events(reader: duckdb.DuckDBPyConnection,
+                jobs: list[tuple[int, SyntheaFile, FileMap, EventMapper]], stage: _Stage,
+                budget: ErrorBudget, report: IngestReport, progress: Progress | None) -> None:
+    """Scan the event files two at a time, each on its own cursor: one scan keeps about one
+    core busy (the row ordinals need an ordered scan), so two fill a 2-core site server.
+    Problems are booked in file order afterwards, so reports do not depend on timing."""
+    lock = threading.Lock()
+
+    def run(job: tuple[int, SyntheaFile, FileMap, EventMapper]) -> _Outcome:
+        n, file, fm, mapper = job
+        cursor = reader.cursor()
+        try:
+            cursor.execute("SET enable_progress_bar = false")
+            return _events(cursor, n, file, fm, mapper, stage, lock, progress)
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=EVENT_WORKERS) as pool:
+        outcomes = list(pool.map(run, jobs))
+    for (_, file, _, _), out in zip(jobs, outcomes, strict=True):
+        for line, reason in out.rejected:
+            budget.add(file.label, [line], reason)
+        for ords, reason in out.pending:  # lines are known once the reader's rejects are
+            budget.add(file.label, file.lines_of(ords), reason)
+        if out.skipped:
+            report.skipped[file.label] = report.skipped.get(file.label, 0) + out.skipped
+        for code, count in out.unmapped.items():
+            key = (file.label, code)
+            report.unmapped[key] = report.unmapped.get(key, 0) + count
+
+
+@dataclass
+class _Outcome:
+    """What one event file's scan found, booked by the caller."""
+
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    pending: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    unmapped: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+
+
 def _events(reader: duckdb.DuckDBPyConnection, n: int, file: SyntheaFile, fm: FileMap,
-            mapper: EventMapper, stage: _Stage, budget: ErrorBudget, report: IngestReport,
-            progress: Progress | None) -> None:
+            mapper: EventMapper, stage: _Stage, lock: threading.Lock,
+            progress: Progress | None) -> _Outcome:
     scan = CsvScan(reader, file, n)
     columns, select = select_sql(file.stem, event_key(mapper.secret), fm)
     items = "x.*, p.person_id AS pid, p.birth AS p_birth, p.death AS p_death"
@@ -261,25 +313,23 @@ def _events(reader: duckdb.DuckDBPyConnection, n: int, file: SyntheaFile, fm: Fi
         items += f", {fm.join[0]}"
         joins += f" {fm.join[1]}"
     outer = f"SELECT {items} FROM x {joins}"
-    pending: list[tuple[np.ndarray, str]] = []
+    out = _Outcome()
     done = 0
     for batch in scan.batches(columns, select, outer, fm.where):
         res = mapper.map(batch)
-        for table, rows in res.tables.items():
-            stage.write(table, rows)
-        pending.extend(res.problems)
-        if res.skipped:
-            report.skipped[file.label] = report.skipped.get(file.label, 0) + res.skipped
+        with lock:  # one writer on the staging file at a time
+            for table, rows in res.tables.items():
+                stage.write(table, rows)
+        out.pending.extend(res.problems)
+        out.skipped += res.skipped
         for code, count in res.unmapped.items():
-            key = (file.label, code)
-            report.unmapped[key] = report.unmapped.get(key, 0) + count
+            out.unmapped[code] = out.unmapped.get(code, 0) + count
         done += len(batch)
         if progress:
-            progress(file.label, done)
-    for line, reason in scan.finish():
-        budget.add(file.label, [line], reason)
-    for ords, reason in pending:  # lines are known once the reader's rejects are
-        budget.add(file.label, file.lines_of(ords), reason)
+            with lock:
+                progress(file.label, done)
+    out.rejected = scan.finish()
+    return out
 
 
 def _register_lookups(reader: duckdb.DuckDBPyConnection, index: P.PersonIndex,
@@ -288,11 +338,11 @@ def _register_lookups(reader: duckdb.DuckDBPyConnection, index: P.PersonIndex,
     key is hashed once, not once per file and batch."""
     persons = pa.table({"key": index.keys, "person_id": index.person_id,
                         "birth": pa.array(index.birth), "death": pa.array(index.death)})
-    reader.register("bg_persons", persons)
+    share(reader, "bg_persons", persons)
     keys = pa.array([], pa.string())
     if encounters is not None and encounters.has("Id"):
         scan = CsvScan(reader, encounters, 99)
         keys = scan.batches(["Id"], "DISTINCT Id").read_all()["Id"].combine_chunks()
         keys = keys.drop_null()
     visits = pa.table({"key": keys, "visit_id": pseudonymize(keys, secret, "visit")})
-    reader.register("bg_visits", visits)
+    share(reader, "bg_visits", visits)

@@ -195,3 +195,14 @@ class CsvScan:
         ).fetchall()
         self.file.rejected_lines = np.array([r[0] for r in rows], dtype=np.int64)
         return [(int(line), f"malformed CSV row ({kind.lower()})") for line, kind in rows]
+
+
+def share(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """Make an Arrow table a table of ``con``'s database, so that every cursor of it (the
+    event files are scanned on cursors in parallel) can join it; a registered Arrow object
+    would be visible to ``con`` alone."""
+    con.register("bg_share_tmp", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT * FROM bg_share_tmp")
+    finally:
+        con.unregister("bg_share_tmp")

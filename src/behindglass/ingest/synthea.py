@@ -93,7 +93,11 @@ def select_sql(stem: str, key: str, fm: FileMap | None = None) -> tuple[list[str
     stop = _TS.format(c=fm.stop) if fm.stop else "CAST(NULL AS TIMESTAMP)"
     has_stop = f"({fm.stop}) IS NOT NULL" if fm.stop else "false"
     natural = "concat_ws('|', " + ", ".join(f"coalesce({k}, '')" for k in fm.key) + ")"
-    occurrence = f"row_number() OVER (PARTITION BY {natural} ORDER BY ord)"
+    # Rows are numbered within groups of equal 64-bit hashes of the natural key, which
+    # partitions far faster than the long text. A hash collision between different keys
+    # only renumbers those rows; their digests still differ by the text itself.
+    parts = ", ".join(f"coalesce({k}, '')" for k in fm.key)
+    occurrence = f"row_number() OVER (PARTITION BY hash({parts}) ORDER BY ord)"
     digest = f"sha256('{key}|{stem}|' || {natural} || '#' || {occurrence})"
     others = [c for c in fm.columns if c not in (fm.start, fm.stop)]
     select = (

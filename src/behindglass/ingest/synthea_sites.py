@@ -31,7 +31,7 @@ from behindglass.deid.safe_harbor import DeidConfig
 from behindglass.deid.secret import SiteSecret
 from behindglass.ingest import vocab
 from behindglass.ingest.persons import locations, pseudo
-from behindglass.ingest.reader import CsvScan, SyntheaFile
+from behindglass.ingest.reader import CsvScan, SyntheaFile, share
 from behindglass.ingest.synthea import EventMapper, FileMap
 
 #: Refused rows of a site file as (file lines, reason).
@@ -112,7 +112,7 @@ def register_payers(reader: duckdb.DuckDBPyConnection, file: SyntheaFile | None)
         name = t["NAME"].combine_chunks()
         table = pa.table({"key": t["Id"].combine_chunks(),
                           "name": pc.utf8_slice_codeunits(name, 0, _SOURCE_VALUE_CHARS)})
-    reader.register("bg_payers", table)
+    share(reader, "bg_payers", table)
     return refused
 
 
