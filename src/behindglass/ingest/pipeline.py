@@ -2,13 +2,14 @@
 
 Three stages, and only the last one touches the site store:
 
-1. **read + de-identify** — each mapped file is scanned by DuckDB (in-memory connection,
-   spilling to disk) and streamed in Arrow batches through the rules of
-   :mod:`behindglass.deid`; the OMOP rows go to a **staging DuckDB file** next to the store;
+1. **read + de-identify** — each mapped file is scanned by DuckDB (a private in-memory
+   database, spilling to a temporary folder next to the store) and streamed in Arrow
+   batches through the rules of :mod:`behindglass.deid`, two event files at a time; the
+   OMOP rows are **staged** in that same in-memory database;
 2. **check** — malformed rows, impossible dates, duplicate ids and unknown persons are
-   counted against the error budget (``max_errors``); over budget, the staging file is
-   deleted and :class:`~behindglass.ingest.report.IngestError` lists (file, line, reason);
-3. **merge** — one transaction moves the staged rows into the store
+   counted against the error budget (``max_errors``); over budget, the stage is dropped
+   and :class:`~behindglass.ingest.report.IngestError` lists (file, line, reason);
+3. **merge** — the store is attached and one transaction moves the staged rows into it
    (:mod:`behindglass.ingest.merge`).
 """
 
@@ -73,14 +74,17 @@ def _store_person_ids(db: Path) -> np.ndarray:
 
 
 class _Stage:
-    """The staged CDM tables plus ``_ord`` (the source row, for error reports), in the
-    reader's in-memory database: nothing identifiable or half-checked is ever written into
-    a file but DuckDB's own spill files, and the merge reads them without a copy."""
+    """The staged CDM tables plus ``_ord`` (the source row, for error reports), in a private
+    in-memory database: nothing half-checked is written into a file but DuckDB's own spill
+    files, and the merge reads the rows from there without a copy."""
 
     SCHEMA = "memory.main"
 
-    def __init__(self, reader: duckdb.DuckDBPyConnection) -> None:
-        self.con = reader.cursor()
+    def __init__(self, memory_limit: str, spill: Path) -> None:
+        # Its own database instance and memory budget: the scans' windows and the staged
+        # rows do not compete for one pool.
+        self.con = duckdb.connect(config={"memory_limit": memory_limit,
+                                          "temp_directory": str(spill)})
         create_cdm(self.con)
         for table in STAGED:
             self.con.execute(f"ALTER TABLE {quote(table)} ADD COLUMN _ord BIGINT")
@@ -163,12 +167,14 @@ def ingest_synthea(
     known = _store_person_ids(db)
     db.parent.mkdir(parents=True, exist_ok=True)
     spill = db.with_name(f".{db.name}.ingest-{uuid.uuid4().hex[:8]}.tmp")
+    spill.mkdir(mode=0o700)  # private: spilled rows may hold identifiable text
     reader = duckdb.connect()
-    reader.execute(f"SET temp_directory = {literal(str(spill))}")
+    reader.execute(f"SET temp_directory = {literal(str(spill / 'reader'))}")
     reader.execute("SET enable_progress_bar = false")  # ours is drawn by the caller
     reader.execute(f"SET memory_limit = {literal(memory_limit)}")  # spill beyond this
+    stage: _Stage | None = None
     try:
-        stage = _Stage(reader)
+        stage = _Stage(memory_limit, spill / "stage")
         try:
             index = _patients(reader, files["patients"], stage, secret, config, budget, report,
                               known)
@@ -204,6 +210,8 @@ def ingest_synthea(
             raise
     finally:
         reader.close()
+        if stage is not None:
+            stage.con.close()
         shutil.rmtree(spill, ignore_errors=True)  # DuckDB's spill files
     report.seconds = time.perf_counter() - started
     return report
@@ -317,7 +325,7 @@ def _events(reader: duckdb.DuckDBPyConnection, n: int, file: SyntheaFile, fm: Fi
     done = 0
     for batch in scan.batches(columns, select, outer, fm.where):
         res = mapper.map(batch)
-        with lock:  # one writer on the staging file at a time
+        with lock:  # one writer on the stage at a time
             for table, rows in res.tables.items():
                 stage.write(table, rows)
         out.pending.extend(res.problems)
