@@ -22,10 +22,14 @@ def test_cli_ingests_and_reports(tmp_path: Path) -> None:
     key = tmp_path / "site.key"
     SiteSecret.generate(key)
     src = write_extract(tmp_path / "src")
+    (src / "notes.csv").write_text('Id,PATIENT,ENCOUNTER,DATE,TYPE,TEXT\n'
+                                   'n1,pat-aaaa-0001,enc-0-0,2019-03-04,letter,"Dear Dr. X,\n'
+                                   'Zebulon Quigglesworth was seen."\n')
     db = tmp_path / "site.duckdb"
     result = CliRunner().invoke(ingest, _args(src, db, key, "--dates", "shift"))
     assert result.exit_code == 0, result.output
     assert "persons" in result.output
+    assert "held back" in result.output and "notes.csv (1 rows)" in result.output
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM person").fetchone() == (4,)
     meta = con.execute("SELECT value_as_string FROM metadata").fetchone()[0]

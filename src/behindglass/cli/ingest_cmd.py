@@ -147,3 +147,7 @@ def _summary(report: IngestReport) -> None:
         console.print(f"[dim]{label}: dropped {', '.join(cols)}[/dim]")
     if report.ignored_files:
         console.print(f"[dim]not read: {', '.join(report.ignored_files)}[/dim]")
+    for label, count in report.held_back.items():
+        rows = "unreadable" if count is None else f"{count:,} rows"
+        console.print(f"held back (free text, not loaded until the text de-identifier has "
+                      f"scrubbed it): {label} ({rows})")
