@@ -15,6 +15,7 @@ Three stages, and only the last one touches the site store:
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -154,8 +155,9 @@ def ingest_synthea(
 
     Raises :class:`~behindglass.ingest.report.IngestError` (store unchanged) when more than
     ``max_errors`` rows are bad; ``tolerance_days`` is how far an event may lie before birth
-    or after death before it counts as impossible. ``memory_limit`` caps the CSV reader's
-    DuckDB memory (it spills to a temporary folder next to ``db`` beyond it).
+    or after death before it counts as impossible. ``memory_limit`` caps DuckDB's memory per
+    concurrent file scan and for the staged rows (so about three times it in all, beyond
+    which DuckDB spills to a private temporary folder next to ``db``).
     """
     started = time.perf_counter()
     src, db = Path(src), Path(db)
@@ -171,7 +173,8 @@ def ingest_synthea(
     reader = duckdb.connect()
     reader.execute(f"SET temp_directory = {literal(str(spill / 'reader'))}")
     reader.execute("SET enable_progress_bar = false")  # ours is drawn by the caller
-    reader.execute(f"SET memory_limit = {literal(memory_limit)}")  # spill beyond this
+    # Each concurrent scan gets ``memory_limit`` (their windows buffer a whole file).
+    reader.execute(f"SET memory_limit = {literal(_times(memory_limit, EVENT_WORKERS))}")
     stage: _Stage | None = None
     try:
         stage = _Stage(memory_limit, spill / "stage")
@@ -215,6 +218,16 @@ def ingest_synthea(
         shutil.rmtree(spill, ignore_errors=True)  # DuckDB's spill files
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _times(limit: str, factor: int) -> str:
+    """``"1GB"`` × 2 → ``"2048MB"`` (DuckDB's size syntax; refused sizes raise LoadError)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", limit, re.IGNORECASE)
+    if not match:
+        raise LoadError(f"memory_limit {limit!r} is not a size like '1GB' or '512MB'")
+    unit = match.group(2).upper().replace("IB", "B")
+    scale = {"KB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}[unit]
+    return f"{int(float(match.group(1)) * scale * factor)}MB"
 
 
 def _provenance(report: IngestReport) -> str:
