@@ -301,3 +301,12 @@ def write_extras(root: Path, *, people: int = 4, old_payers: bool = False) -> Pa
            [[f"note-{i}-secret", pid, f"enc-{i}-0", "2019-03-04", "progress", NOTE_TEXT]
             for i, pid in enumerate(ids)])
     return root
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the store ``db`` (opened read-only, closed again)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

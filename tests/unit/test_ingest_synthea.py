@@ -22,6 +22,7 @@ from tests.unit.ingest_support import (
     config,
     counts,
     leaked,
+    query,
     write_extract,
 )
 
@@ -35,12 +36,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return src, db
 
 
-def q(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def pid(source_id: str, secret=SECRET) -> int:
@@ -68,38 +63,38 @@ def test_clinical_facts_survive_per_person(loaded: tuple[Path, Path]) -> None:
 
 def test_concepts_units_visits_and_demographics(loaded: tuple[Path, Path]) -> None:
     _, db = loaded
-    cond = dict(q(db, "SELECT condition_source_value, any_value(condition_concept_id) "
+    cond = dict(query(db, "SELECT condition_source_value, any_value(condition_concept_id) "
                       "FROM condition_occurrence GROUP BY 1"))
     assert cond == {"44054006": c.T2DM, "59621000": c.ESSENTIAL_HTN, "999999999": 0}
-    assert q(db, "SELECT DISTINCT unit_concept_id FROM measurement ORDER BY 1") == [
+    assert query(db, "SELECT DISTINCT unit_concept_id FROM measurement ORDER BY 1") == [
         (c.PERCENT,), (c.MMHG,)]
-    assert q(db, "SELECT DISTINCT value_as_concept_id, value_as_string FROM observation") == [
+    assert query(db, "SELECT DISTINCT value_as_concept_id, value_as_string FROM observation") == [
         (c.SMOKES_DAILY, None)]
-    visits = {r[0] for r in q(db, "SELECT visit_concept_id FROM visit_occurrence")}
+    visits = {r[0] for r in query(db, "SELECT visit_concept_id FROM visit_occurrence")}
     assert visits == {c.OUTPATIENT, c.INPATIENT, c.EMERGENCY}
-    people = dict((r[0], r[1:]) for r in q(
+    people = dict((r[0], r[1:]) for r in query(
         db, "SELECT person_id, gender_concept_id, race_concept_id, ethnicity_concept_id, "
             "person_source_value FROM person"))
     assert people[pid("pat-aaaa-0001")] == (c.MALE, c.WHITE, c.NOT_HISPANIC, None)
     assert people[pid("pat-bbbb-0002")] == (c.FEMALE, c.BLACK, c.HISPANIC, None)
     assert people[pid("pat-dddd-0004")][1] == 0  # "other" race
-    assert q(db, "SELECT drug_concept_id, days_supply, quantity FROM drug_exposure LIMIT 1") == [
-        (c.METFORMIN, 30, 2.0)]
+    assert query(db, "SELECT drug_concept_id, days_supply, quantity FROM drug_exposure "
+                     "LIMIT 1") == [(c.METFORMIN, 30, 2.0)]
 
 
 def test_zip3_state_only_and_restricted_prefix(loaded: tuple[Path, Path]) -> None:
     _, db = loaded
-    rows = dict(q(db, "SELECT p.person_id, l.zip FROM person p JOIN location l USING "
+    rows = dict(query(db, "SELECT p.person_id, l.zip FROM person p JOIN location l USING "
                       "(location_id)"))
     assert rows[pid("pat-aaaa-0001")] == "606"
     assert rows[pid("pat-bbbb-0002")] == "000"  # 036 is a restricted prefix
-    assert q(db, "SELECT count(*) FROM location WHERE city IS NOT NULL OR address_1 IS NOT "
+    assert query(db, "SELECT count(*) FROM location WHERE city IS NOT NULL OR address_1 IS NOT "
                  "NULL OR county IS NOT NULL OR latitude IS NOT NULL") == [(0,)]
 
 
 def test_year_mode_dates_and_ages_over_89(loaded: tuple[Path, Path]) -> None:
     _, db = loaded
-    births = dict((r[0], r[1:]) for r in q(
+    births = dict((r[0], r[1:]) for r in query(
         db, "SELECT person_id, year_of_birth, month_of_birth, day_of_birth, birth_datetime "
             "FROM person"))
     assert births[pid("pat-bbbb-0002")] == (2026 - 90, None, None, None)  # born 1925: capped
@@ -107,7 +102,7 @@ def test_year_mode_dates_and_ages_over_89(loaded: tuple[Path, Path]) -> None:
     for table, col in [("visit_occurrence", "visit_start_date"), ("death", "death_date"),
                        ("condition_occurrence", "condition_start_date"),
                        ("measurement", "measurement_date")]:
-        days = {(d.month, d.day) for (d,) in q(db, f"SELECT {col} FROM {table}")}
+        days = {(d.month, d.day) for (d,) in query(db, f"SELECT {col} FROM {table}")}
         assert days == {(7, 1)}, table
 
 
@@ -117,16 +112,16 @@ def test_shift_mode_preserves_intervals(tmp_path: Path) -> None:
     ingest_synthea(src, db, SECRET, config("shift"))
     person = pid("pat-aaaa-0001")
     offset = int(shift_days(["pat-aaaa-0001"], SECRET, 365)[0])
-    starts = sorted(r[0] for r in q(db, "SELECT visit_start_datetime FROM visit_occurrence "
+    starts = sorted(r[0] for r in query(db, "SELECT visit_start_datetime FROM visit_occurrence "
                                         f"WHERE person_id = {person}"))
     true = [dt.datetime(2019, 3, 4, 9, 30), dt.datetime(2020, 11, 20, 22, 10),
             dt.datetime(2021, 5, 2, 8, 0)]
     assert starts == [t + dt.timedelta(days=offset) for t in true]
-    (birth,) = q(db, f"SELECT year_of_birth, month_of_birth, day_of_birth FROM person "
+    (birth,) = query(db, f"SELECT year_of_birth, month_of_birth, day_of_birth FROM person "
                      f"WHERE person_id = {person}")
     assert dt.date(*birth) == dt.date(1970, 3, 14) + dt.timedelta(days=offset)
     # the over-89 person still loses month and day in shift mode
-    assert q(db, "SELECT month_of_birth FROM person WHERE person_id = "
+    assert query(db, "SELECT month_of_birth FROM person WHERE person_id = "
                  f"{pid('pat-bbbb-0002')}") == [(None,)]
 
 
@@ -138,9 +133,9 @@ def test_pseudonyms_stable_across_loads_and_unlinkable(tmp_path: Path) -> None:
     ingest_synthea(src, other, OTHER_SECRET, config())
     ids = "SELECT person_id FROM person ORDER BY 1"
     visits = "SELECT visit_occurrence_id FROM visit_occurrence ORDER BY 1"
-    assert q(a, ids) == q(b, ids) and q(a, visits) == q(b, visits)
-    assert not set(q(a, ids)) & set(q(other, ids))
-    assert not set(q(a, visits)) & set(q(other, visits))
+    assert query(a, ids) == query(b, ids) and query(a, visits) == query(b, visits)
+    assert not set(query(a, ids)) & set(query(other, ids))
+    assert not set(query(a, visits)) & set(query(other, visits))
 
 
 def test_incremental_load_adds_without_duplicating(tmp_path: Path) -> None:
@@ -150,16 +145,16 @@ def test_incremental_load_adds_without_duplicating(tmp_path: Path) -> None:
     ingest_synthea(first, db, SECRET, config())
     again = ingest_synthea(first, db, SECRET, config())
     assert again.added["visit_occurrence"] == 0 and again.added["person"] == 0
-    assert q(db, "SELECT count(*) FROM person") == [(2,)]
+    assert query(db, "SELECT count(*) FROM person") == [(2,)]
     report = ingest_synthea(second, db, SECRET, config())
     assert report.added["person"] == 1
     assert report.added["visit_occurrence"] == 3
-    assert q(db, "SELECT count(*), count(DISTINCT person_id) FROM person") == [(3, 3)]
-    assert q(db, "SELECT count(*) FROM observation_period") == [(3,)]
+    assert query(db, "SELECT count(*), count(DISTINCT person_id) FROM person") == [(3, 3)]
+    assert query(db, "SELECT count(*) FROM observation_period") == [(3,)]
     for table, key in [("visit_occurrence", "visit_occurrence_id"),
                        ("condition_occurrence", "condition_occurrence_id"),
                        ("measurement", "measurement_id")]:
-        n, distinct = q(db, f"SELECT count(*), count(DISTINCT {key}) FROM {table}")[0]
+        n, distinct = query(db, f"SELECT count(*), count(DISTINCT {key}) FROM {table}")[0]
         assert n == distinct
 
 
@@ -217,6 +212,6 @@ def test_vocabulary_is_only_the_shipped_catalogue(loaded: tuple[Path, Path]) -> 
     assert all(shipped.values())
     for table, columns in tables.items():
         expected = len(next(iter(columns.values()))) + shipped.get(table, 0)
-        assert q(db, f"SELECT count(*) FROM {table}") == [(expected,)], table
-    codes = {r[0] for r in q(db, "SELECT concept_code FROM concept")}
+        assert query(db, f"SELECT count(*) FROM {table}") == [(expected,)], table
+    codes = {r[0] for r in query(db, "SELECT concept_code FROM concept")}
     assert "999999999" not in codes

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from behindglass.deid.dates import shift_days
@@ -23,6 +22,7 @@ from tests.unit.ingest_support import (
     counts,
     extra_planted,
     leaked,
+    query,
     write_extract,
     write_extras,
 )
@@ -40,12 +40,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
     return src, db, report
 
 
-def q(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def pid(source_id: str) -> int:
@@ -55,13 +49,13 @@ def pid(source_id: str) -> int:
 def test_no_identifier_of_any_file_reaches_the_store(loaded) -> None:
     _, db, _ = loaded
     assert leaked(db, [*PLANTED, *extra_planted()]) == []
-    assert q(db, "SELECT count(*) FROM device_exposure WHERE unique_device_id IS NOT NULL "
+    assert query(db, "SELECT count(*) FROM device_exposure WHERE unique_device_id IS NOT NULL "
                  "OR production_id IS NOT NULL") == [(0,)]
-    assert q(db, "SELECT count(*) FROM provider WHERE provider_name IS NOT NULL OR npi IS NOT "
+    assert query(db, "SELECT count(*) FROM provider WHERE provider_name IS NOT NULL OR npi IS NOT "
                  "NULL OR provider_source_value IS NOT NULL") == [(0,)]
-    assert q(db, "SELECT count(*) FROM care_site WHERE care_site_name IS NOT NULL OR "
+    assert query(db, "SELECT count(*) FROM care_site WHERE care_site_name IS NOT NULL OR "
                  "care_site_source_value IS NOT NULL") == [(0,)]
-    assert q(db, "SELECT count(*) FROM payer_plan_period WHERE plan_source_value IS NOT NULL "
+    assert query(db, "SELECT count(*) FROM payer_plan_period WHERE plan_source_value IS NOT NULL "
                  "OR family_source_value IS NOT NULL OR sponsor_source_value IS NOT NULL") == [(0,)]
 
 
@@ -92,24 +86,24 @@ def test_per_person_counts(loaded) -> None:
 
 def test_concepts_and_types(loaded) -> None:
     _, db, _ = loaded
-    vaccines = dict(q(db, "SELECT drug_source_value, any_value(drug_concept_id) FROM "
+    vaccines = dict(query(db, "SELECT drug_source_value, any_value(drug_concept_id) FROM "
                           "drug_exposure WHERE drug_type_concept_id = 32818 GROUP BY 1"))
     assert vaccines == {"140": 40213154, "208": 724907}
-    assert q(db, "SELECT DISTINCT drug_type_concept_id FROM drug_exposure "
+    assert query(db, "SELECT DISTINCT drug_type_concept_id FROM drug_exposure "
                  "WHERE drug_source_value = '6809'") == [(c.EHR_PRESCRIPTION,)]
-    allergies = {r[0]: r[1:] for r in q(
+    allergies = {r[0]: r[1:] for r in query(
         db, "SELECT observation_source_value, observation_concept_id, "
             "observation_source_concept_id, value_source_value, qualifier_source_value "
             "FROM observation WHERE value_source_value IS NOT NULL")}
     assert allergies["300916003"] == (4102123, 4102123, "247472004", "moderate")
     assert allergies["91930004"][:2] == (0, 442116)  # non-standard: a source concept only
-    plans = q(db, "SELECT DISTINCT observation_concept_id, observation_source_concept_id, "
+    plans = query(db, "SELECT DISTINCT observation_concept_id, observation_source_concept_id, "
                   "observation_source_value FROM observation "
                   "WHERE observation_source_value = '698360004'")
     assert plans == [(0, 44784290, "698360004")]
-    assert q(db, "SELECT DISTINCT device_concept_id, device_type_concept_id, "
+    assert query(db, "SELECT DISTINCT device_concept_id, device_type_concept_id, "
                  "device_source_value FROM device_exposure") == [(4217646, 32817, "72506001")]
-    imaging = dict(q(db, "SELECT procedure_source_value, count(*) FROM procedure_occurrence "
+    imaging = dict(query(db, "SELECT procedure_source_value, count(*) FROM procedure_occurrence "
                          "WHERE procedure_concept_id IN (4163872, 42535066) GROUP BY 1"))
     assert imaging == {"399208008": 4, "1571000087109": 1}
 
@@ -118,10 +112,10 @@ def test_events_link_to_visits_and_persons(loaded) -> None:
     _, db, _ = loaded
     for table in ("device_exposure", "payer_plan_period", "drug_exposure", "observation",
                   "procedure_occurrence"):
-        assert q(db, f"SELECT count(*) FROM {table} WHERE person_id NOT IN "
+        assert query(db, f"SELECT count(*) FROM {table} WHERE person_id NOT IN "
                      "(SELECT person_id FROM person)") == [(0,)], table
     for table in ("device_exposure", "drug_exposure", "procedure_occurrence", "observation"):
-        assert q(db, f"SELECT count(*) FROM {table} WHERE visit_occurrence_id IS NULL OR "
+        assert query(db, f"SELECT count(*) FROM {table} WHERE visit_occurrence_id IS NULL OR "
                      "visit_occurrence_id NOT IN (SELECT visit_occurrence_id FROM "
                      "visit_occurrence)") == [(0,)], table
 
@@ -129,15 +123,15 @@ def test_events_link_to_visits_and_persons(loaded) -> None:
 def test_care_sites_and_providers(loaded) -> None:
     _, db, _ = loaded
     org = pseudonymize(["org-1", "org-2"], SECRET, "care_site")
-    assert sorted(r[0] for r in q(db, "SELECT care_site_id FROM care_site")) == sorted(org)
+    assert sorted(r[0] for r in query(db, "SELECT care_site_id FROM care_site")) == sorted(org)
     # visits carry the same keyed id, so they join their care site
-    assert q(db, "SELECT count(*) FROM visit_occurrence v JOIN care_site s "
+    assert query(db, "SELECT count(*) FROM visit_occurrence v JOIN care_site s "
                  "USING (care_site_id)") == [(12,)]
-    assert q(db, "SELECT DISTINCT place_of_service_concept_id FROM care_site") == [(0,)]
-    zips = {r[0] for r in q(db, "SELECT l.zip FROM care_site JOIN location l "
+    assert query(db, "SELECT DISTINCT place_of_service_concept_id FROM care_site") == [(0,)]
+    zips = {r[0] for r in query(db, "SELECT l.zip FROM care_site JOIN location l "
                                 "USING (location_id)")}
     assert zips == {"021", "941"}
-    prov = {r[0]: r[1:] for r in q(db, "SELECT provider_id, specialty_concept_id, "
+    prov = {r[0]: r[1:] for r in query(db, "SELECT provider_id, specialty_concept_id, "
                                        "specialty_source_value, gender_concept_id, "
                                        "care_site_id FROM provider")}
     ids = pseudonymize([f"prov-{i}" for i in range(4)], SECRET, "provider")
@@ -145,13 +139,13 @@ def test_care_sites_and_providers(loaded) -> None:
     assert prov[int(ids[1])][:3] == (c.CARDIOLOGY, "CARDIOLOGY", c.MALE)
     assert prov[int(ids[2])][:2] == (0, "ALLERGY/IMMUNOLOGY")  # no concept in our table
     assert prov[int(ids[3])][0] == c.INTERNAL_MEDICINE
-    assert q(db, "SELECT count(*) FROM visit_occurrence JOIN provider USING (provider_id)"
+    assert query(db, "SELECT count(*) FROM visit_occurrence JOIN provider USING (provider_id)"
              ) == [(12,)]
 
 
 def test_payer_plan_periods(loaded) -> None:
     _, db, _ = loaded
-    rows = q(db, "SELECT payer_source_value, payer_plan_period_start_date, "
+    rows = query(db, "SELECT payer_source_value, payer_plan_period_start_date, "
                  f"payer_plan_period_end_date FROM payer_plan_period WHERE person_id = "
                  f"{pid(PEOPLE[0][0])} ORDER BY 2")
     assert rows == [("Blue Cross Blue Shield", dt.date(2012, 7, 1), dt.date(2016, 7, 1)),
@@ -166,7 +160,7 @@ def test_year_mode_dates(loaded) -> None:
                        ("drug_exposure", "drug_exposure_start_date"),
                        ("observation", "observation_date"),
                        ("procedure_occurrence", "procedure_date")]:
-        days = {(d.month, d.day) for (d,) in q(db, f"SELECT {col} FROM {table}")}
+        days = {(d.month, d.day) for (d,) in query(db, f"SELECT {col} FROM {table}")}
         assert days == {(7, 1)}, (table, col)
 
 
@@ -176,15 +170,15 @@ def test_shift_mode_keeps_intervals(tmp_path: Path) -> None:
     ingest_synthea(src, db, SECRET, config("shift"))
     person = pid(PEOPLE[0][0])
     offset = dt.timedelta(days=int(shift_days([PEOPLE[0][0]], SECRET, 365)[0]))
-    vaccines = sorted(r[0] for r in q(db, "SELECT drug_exposure_start_datetime FROM "
+    vaccines = sorted(r[0] for r in query(db, "SELECT drug_exposure_start_datetime FROM "
                                           f"drug_exposure WHERE person_id = {person} AND "
                                           "drug_type_concept_id = 32818"))
     assert vaccines == [dt.datetime(2019, 3, 4, 9, 50) + offset,
                         dt.datetime(2021, 5, 2, 8, 20) + offset]
-    assert q(db, "SELECT device_exposure_start_date, device_exposure_end_date FROM "
+    assert query(db, "SELECT device_exposure_start_date, device_exposure_end_date FROM "
                  f"device_exposure WHERE person_id = {person}") == [
         (dt.date(2020, 11, 20) + offset, dt.date(2021, 11, 20) + offset)]
-    assert q(db, "SELECT min(payer_plan_period_start_date) FROM payer_plan_period WHERE "
+    assert query(db, "SELECT min(payer_plan_period_start_date) FROM payer_plan_period WHERE "
                  f"person_id = {person}") == [(dt.date(2012, 1, 1) + offset,)]
     assert leaked(db, [*PLANTED, *extra_planted()]) == []
 
@@ -193,10 +187,10 @@ def test_reingest_adds_nothing_and_a_later_extract_adds_and_upserts(tmp_path: Pa
     db = tmp_path / "site.duckdb"
     first = write_extras(write_extract(tmp_path / "first", people=2), people=2)
     ingest_synthea(first, db, SECRET, config())
-    before = {t: q(db, f"SELECT count(*) FROM {t}")[0][0] for t in NEW_TABLES}
+    before = {t: query(db, f"SELECT count(*) FROM {t}")[0][0] for t in NEW_TABLES}
     again = ingest_synthea(first, db, SECRET, config())
     assert {t: again.added[t] for t in NEW_TABLES} == dict.fromkeys(NEW_TABLES, 0)
-    assert {t: q(db, f"SELECT count(*) FROM {t}")[0][0] for t in NEW_TABLES} == before
+    assert {t: query(db, f"SELECT count(*) FROM {t}")[0][0] for t in NEW_TABLES} == before
     second = write_extras(write_extract(tmp_path / "second", people=3), people=3)
     # a clinician changed specialty: the provider row is replaced, not duplicated
     text = (second / "providers.csv").read_text().replace("CARDIOLOGY", "NEUROLOGY")
@@ -205,12 +199,12 @@ def test_reingest_adds_nothing_and_a_later_extract_adds_and_upserts(tmp_path: Pa
     assert report.added["device_exposure"] == 1 and report.added["payer_plan_period"] == 2
     assert report.added["procedure_occurrence"] == 1 + len(STUDIES[2])
     assert report.added["provider"] == 0 and report.added["care_site"] == 0
-    assert q(db, "SELECT count(*), count(DISTINCT provider_id) FROM provider") == [(4, 4)]
-    assert q(db, "SELECT count(*) FROM provider WHERE specialty_concept_id = "
+    assert query(db, "SELECT count(*), count(DISTINCT provider_id) FROM provider") == [(4, 4)]
+    assert query(db, "SELECT count(*) FROM provider WHERE specialty_concept_id = "
                  f"{c.NEUROLOGY}") == [(1,)]
     for table, key in [("device_exposure", "device_exposure_id"),
                        ("payer_plan_period", "payer_plan_period_id")]:
-        n, distinct = q(db, f"SELECT count(*), count(DISTINCT {key}) FROM {table}")[0]
+        n, distinct = query(db, f"SELECT count(*), count(DISTINCT {key}) FROM {table}")[0]
         assert n == distinct == 3 * (1 if table == "device_exposure" else 2)
 
 
@@ -221,7 +215,7 @@ def test_observation_period_spans_devices(tmp_path: Path) -> None:
     (src / "devices.csv").write_text("\n".join(lines) + "\n")
     db = tmp_path / "site.duckdb"
     ingest_synthea(src, db, SECRET, config())
-    assert q(db, "SELECT observation_period_end_date FROM observation_period WHERE "
+    assert query(db, "SELECT observation_period_end_date FROM observation_period WHERE "
                  f"person_id = {pid(PEOPLE[0][0])}") == [(dt.date(2025, 7, 1),)]
 
 
@@ -230,7 +224,7 @@ def test_old_payer_transitions_with_years(tmp_path: Path) -> None:
     db = tmp_path / "site.duckdb"
     report = ingest_synthea(src, db, SECRET, config())
     assert report.errors == 0 and report.rows["payer_plan_period"] == 2 * len(PEOPLE)
-    assert q(db, "SELECT payer_plan_period_start_date, payer_plan_period_end_date FROM "
+    assert query(db, "SELECT payer_plan_period_start_date, payer_plan_period_end_date FROM "
                  f"payer_plan_period WHERE person_id = {pid(PEOPLE[0][0])} ORDER BY 1") == [
         (dt.date(2012, 7, 1), dt.date(2016, 7, 1)), (dt.date(2017, 7, 1), dt.date(2023, 7, 1))]
 
@@ -243,7 +237,7 @@ def test_claims_and_notes_are_never_parsed_into_the_store(tmp_path: Path) -> Non
     report = ingest_synthea(src, db, SECRET, config())
     assert "claims.csv" in report.ignored_files and report.errors == 0
     assert report.held_back == {"notes.csv": len(PEOPLE)}
-    assert q(db, "SELECT count(*) FROM note") == [(0,)]
+    assert query(db, "SELECT count(*) FROM note") == [(0,)]
 
 
 def _edit(path: Path, line: int, old: str, new: str) -> None:

@@ -79,15 +79,21 @@ def read_patients(scan: CsvScan) -> pa.Table:
     return scan.batches(PATIENT_COLUMNS, select).read_all()
 
 
-def check_patients(t: pa.Table, reference: dt.date) -> list[tuple[np.ndarray, str]]:
-    """(row mask, reason) for each kind of bad patient row."""
-    ids = t["Id"].combine_chunks()
-    missing_id = ids.is_null().to_numpy(zero_copy_only=False)
+def id_problems(ids: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Row masks (missing Id, Id repeating an earlier row's): the first row of an Id wins."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    missing = ids.is_null().to_numpy(zero_copy_only=False)
     keys = ids.fill_null("").to_numpy(zero_copy_only=False)
     _, first = np.unique(keys, return_index=True)
     duplicate = np.ones(len(keys), dtype=bool)
     duplicate[first] = False
-    duplicate &= ~missing_id
+    return missing, duplicate & ~missing
+
+
+def check_patients(t: pa.Table, reference: dt.date) -> list[tuple[np.ndarray, str]]:
+    """(row mask, reason) for each kind of bad patient row."""
+    missing_id, duplicate = id_problems(t["Id"])
     birth = t["birth"].combine_chunks()
     death = t["death"].combine_chunks()
     no_birth = birth.is_null().to_numpy(zero_copy_only=False)

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from behindglass.deid.safe_harbor import DeidConfig
 from behindglass.deid.secret import SiteSecret
 from behindglass.ingest import vocab
-from behindglass.ingest.persons import locations, pseudo
+from behindglass.ingest.persons import id_problems, locations, pseudo
 from behindglass.ingest.reader import CsvScan, SyntheaFile, share
 from behindglass.ingest.synthea import EventMapper, FileMap
 
@@ -55,13 +55,7 @@ def _read(reader: duckdb.DuckDBPyConnection, file: SyntheaFile, n: int,
     scan = CsvScan(reader, file, n)
     table = scan.batches(columns, "ord, " + ", ".join(columns)).read_all()
     refused: Refused = [([line], reason) for line, reason in scan.finish()]
-    ids = table["Id"].combine_chunks()
-    missing = ids.is_null().to_numpy(zero_copy_only=False)
-    keys = ids.fill_null("").to_numpy(zero_copy_only=False)
-    _, first = np.unique(keys, return_index=True)
-    dup = np.ones(len(keys), dtype=bool)
-    dup[first] = False
-    dup &= ~missing
+    missing, dup = id_problems(table["Id"])
     ords = table["ord"].to_numpy()
     for mask, reason in ((missing, "missing Id"),
                          (dup, "duplicate Id (an earlier row has the same Id)")):
