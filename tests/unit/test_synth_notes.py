@@ -314,3 +314,18 @@ def test_staff_false_leaves_clinicians_to_the_caller() -> None:
         facts, clinicians=staffed.clinicians[:1]), random.Random(4))
     last = staffed.clinicians[0].last
     assert any(last in s.text for s in note.spans if s.subtype == "clinician")
+
+
+def test_a_resection_report_is_about_one_operation() -> None:
+    from behindglass.synth.notes.pathology import _RESECTIONS
+
+    seen = set()
+    for i in range(40):
+        rng = random.Random(f"resection-{i}")
+        text = write_note("pathology", facts_from_faker(rng), rng, template="resection").text
+        cases = [case for case in _RESECTIONS if case[0] in text]
+        assert len(cases) == 1, text
+        specimen, synoptic, diagnosis, size = cases[0]
+        assert synoptic in text and diagnosis in text and f"{size} cm" in text
+        seen.add(specimen)
+    assert len(seen) > 1

@@ -34,7 +34,7 @@ Name: {pname}; MR# {mrn}; DOB {dob}
 Procedure date: {collected}. Surgeon: {consultant}.
 Specimen: {specimen}
 Synoptic summary: {synoptic}
-Margins: negative, closest 0.4 cm. Lymph nodes: 0/14 involved. Tumor size 3.2 x 2.8 x 2.1 cm.
+Margins: negative, closest 0.4 cm. Lymph nodes: 0/14 involved. Tumor size {size} cm.
 Diagnosis: {diagnosis}
 Note: Results discussed with {consultant} on {reported} at {time}.
 Signed out by {pathologist}.
@@ -74,6 +74,23 @@ _CASES = (
      "BI-RADS 5 mass at 2 o'clock"),
 )
 
+# Resections carry their own specimen, synoptic and diagnosis, so a report never pairs a
+# breast specimen with a pancreatic operation.
+_RESECTIONS = (
+    ("pancreas, head, pancreaticoduodenectomy", "Procedure: pancreaticoduodenectomy (Whipple). "
+     "Histologic type: ductal adenocarcinoma. pT2 pN0.",
+     "Pancreatic ductal adenocarcinoma, moderately differentiated.", "3.2 x 2.8 x 2.1"),
+    ("colon, right, hemicolectomy", "Procedure: right hemicolectomy. Histologic type: "
+     "adenocarcinoma. pT3 pN0.", "Invasive adenocarcinoma of the cecum, moderately "
+     "differentiated; no lymphovascular invasion.", "4.1 x 3.5 x 1.2"),
+    ("breast, left, partial mastectomy", "Procedure: partial mastectomy. Histologic type: "
+     "invasive ductal carcinoma. pT1c pN0.", "Invasive ductal carcinoma, Nottingham grade 2.",
+     "1.6 x 1.4 x 1.1"),
+    ("lung, right upper lobe, lobectomy", "Procedure: lobectomy. Histologic type: "
+     "adenocarcinoma, acinar predominant. pT1b pN0.",
+     "Lung adenocarcinoma, acinar predominant, 15% solid.", "1.8 x 1.5 x 1.3"),
+)
+
 
 def write(f: NoteFacts, rng: random.Random, template: str | None = None) -> NoteBuilder:
     v = values(f, rng)
@@ -84,7 +101,6 @@ def write(f: NoteFacts, rng: random.Random, template: str | None = None) -> Note
         "sexletter": f.sex, "specimen": specimen, "gross": gross, "micro": micro,
         "diagnosis": diagnosis, "ihc": ihc, "history": history,
         "cassettes": str(rng.randrange(1, 6)),
-        "synoptic": "Procedure: Whipple resection. Histologic type: ductal adenocarcinoma.",
         "collected": lambda: dates.date(collected, rng),
         "received": lambda: dates.date(collected, rng, dates.NUMERIC, weekday=0),
         "reported": lambda: dates.date(reported, rng),
@@ -93,6 +109,10 @@ def write(f: NoteFacts, rng: random.Random, template: str | None = None) -> Note
     drawn = rng.choice(("biopsy", "biopsy", "resection"))
     if f.sex == "F" and f.age < 45 and rng.random() < 0.5:
         drawn = "placenta"
+    if (template or drawn) == "resection":
+        specimen, synoptic, diagnosis, size = rng.choice(_RESECTIONS)
+        v.update({"specimen": specimen, "synoptic": synoptic, "diagnosis": diagnosis,
+                  "size": size})
     b = NoteBuilder()
     b.fill(TEMPLATES[template or drawn], v)
     return b
