@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from behindglass.core.errors import LoadError
 from behindglass.ingest import IngestError, ingest_synthea
 from tests.unit.ingest_support import SECRET, config, write_extract
 
@@ -111,3 +112,26 @@ def test_unmapped_files_are_not_opened(tmp_path: Path) -> None:
     assert sorted(report.ignored_files) == ["claims.csv", "claims_transactions.csv",
                                             "supplies.csv"]
     assert report.errors == 0
+
+
+def test_a_row_in_another_encoding_is_reported_by_line(tmp_path: Path) -> None:
+    src = write_extract(tmp_path / "src")
+    path = src / "conditions.csv"
+    raw = path.read_bytes()
+    at = raw.index(b'"59621000"')  # a Latin-1 byte inside a column ingest reads
+    path.write_bytes(raw[:at] + b'"5962\xe9000"' + raw[at + 10:])
+    db = tmp_path / "site.duckdb"
+    with pytest.raises(IngestError) as err:
+        ingest_synthea(src, db, SECRET, config())
+    line = raw[:at].count(b"\n") + 1
+    assert [(p.file, p.line) for p in err.value.problems] == [("conditions.csv", line)]
+    assert "encoding" in err.value.problems[0].reason
+    assert not db.exists()
+
+
+def test_a_header_in_another_encoding_is_a_clear_error(tmp_path: Path) -> None:
+    src = write_extract(tmp_path / "src")
+    (src / "procedures.csv").write_bytes(b"ST\xe9RT,STOP,PATIENT\n")
+    with pytest.raises(LoadError, match="not UTF-8") as err:
+        ingest_synthea(src, tmp_path / "site.duckdb", SECRET, config())
+    assert "procedures.csv" in str(err.value) and "line 1" in str(err.value)

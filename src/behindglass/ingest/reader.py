@@ -88,12 +88,19 @@ class SyntheaFile:
 
 
 def read_header(path: Path) -> list[str]:
-    """The header row of a CSV file (a UTF-8 byte-order mark is fine)."""
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        try:
-            return [h.strip() for h in next(csv.reader(fh))]
-        except StopIteration:
-            return []
+    """The header row of a CSV file (a UTF-8 byte-order mark is fine).
+
+    Only the first line is decoded: a row further down in another encoding is the row
+    checks' business (reported by line), not a reason to fail on the header."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LoadError("the header row is not UTF-8 text (save the extract as UTF-8)",
+                        file=str(path), line=1) from None
+    rows = list(csv.reader([text]))
+    return [h.strip() for h in rows[0]] if rows else []
 
 
 def resolve_columns(stem: str, header: list[str]) -> tuple[dict[str, str], list[str]]:
