@@ -221,5 +221,8 @@ def test_samples_are_valid_r4b(kind: str) -> None:
 
     module = importlib.import_module(f"fhir.resources.R4B.{_MODULES.get(kind, kind.lower())}")
     model = getattr(module, kind)
-    for resource in resources()[kind]:
-        model.model_validate(resource)
+    samples = resources()[kind]
+    assert samples, kind
+    for resource in samples:
+        parsed = model.model_validate(resource)  # raises on an invalid sample
+        assert parsed.id == resource["id"]
