@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                "OMOP store."),
     "notes": ("behindglass.cli.notes_cmd", "notes",
               "Generate synthetic clinical notes with labelled PHI (development corpora)."),
+    "deid": ("behindglass.cli.deid_cmd", "deid",
+             "De-identify free text and DICOM; score a de-identifier on a gold corpus."),
     "risk": ("behindglass.cli.risk_cmd", "risk",
              "Re-identification risk of a site store (k-anonymity, l-diversity)."),
 }

@@ -12,17 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from behindglass.core.errors import BehindGlassError
-
-# label -> HIPAA Safe Harbor identifier letter, 45 CFR 164.514(b)(2)(i)(A)-(R).
-# STATE is not a Safe Harbor identifier (only units smaller than a state are); it is
-# planted with its own label so an evaluator can choose to score or ignore it.
-LABELS: dict[str, str] = {
-    "NAME": "A", "STREET": "B", "CITY": "B", "ZIP": "B", "STATE": "-", "INSTITUTION": "B",
-    "DATE": "C", "AGE": "C", "PHONE": "D", "FAX": "E", "EMAIL": "F", "SSN": "G", "MRN": "H",
-    "HEALTH_PLAN": "I", "ACCOUNT": "J", "LICENSE": "K", "VEHICLE": "L", "DEVICE": "M",
-    "URL": "N", "IP": "O",
-}
-NAME_SUBTYPES = ("patient", "relative", "clinician")
+from behindglass.deid.text.labels import LABELS, NAME_SUBTYPES  # noqa: F401  (re-exported)
 
 
 class NoteError(BehindGlassError, ValueError):
