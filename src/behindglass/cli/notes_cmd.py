@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from behindglass.synth.notes import FORMATS, KINDS, LABELS, SPLITS, Note, generate_notes
+from behindglass.synth.notes.corpus import site_list_pairs
 from behindglass.synth.notes.formats import read_corpus, write_corpus
 
 
@@ -39,10 +40,13 @@ def _counted(stream: Iterator[Note], labels: Counter[str], kinds: Counter[str]) 
               help="dev for building and tuning, validation for checking; disjoint streams")
 @click.option("--kinds", default=",".join(KINDS), show_default=True,
               help="comma-separated note kinds")
+@click.option("--site-lists", "site_lists_out", type=click.Path(path_type=Path),
+              help="also write the deny-lists a hospital would hold for these patients "
+                   "(names, record numbers, addresses, staff; not relatives) to this folder")
 @click.option("--force", is_flag=True, help="replace an existing output")
 @click.option("--quiet", is_flag=True, help="no progress bar and no summary")
 def generate(count: int, seed: int, out: Path, out_format: str, split: str, kinds: str,
-             force: bool, quiet: bool) -> None:
+             site_lists_out: Path | None, force: bool, quiet: bool) -> None:
     """Write a gold corpus of COUNT synthetic notes."""
     chosen = [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = [k for k in chosen if k not in KINDS]
@@ -58,13 +62,20 @@ def generate(count: int, seed: int, out: Path, out_format: str, split: str, kind
             out.unlink()
     labels: Counter[str] = Counter()
     per_kind: Counter[str] = Counter()
-    stream = _counted(generate_notes(count, seed, split, chosen), labels, per_kind)
+    pairs: list[tuple[str, str]] = []
+    collect = (lambda facts: pairs.extend(site_list_pairs(facts))) if site_lists_out else None
+    stream = _counted(generate_notes(count, seed, split, chosen, on_patient=collect), labels,
+                      per_kind)
     if quiet:
         write_corpus(stream, out, out_format)
-        return
-    with click.progressbar(stream, length=count, label="notes", file=sys.stderr) as bar:
-        write_corpus(bar, out, out_format)
-    _summary(out, labels, per_kind)
+    else:
+        with click.progressbar(stream, length=count, label="notes", file=sys.stderr) as bar:
+            write_corpus(bar, out, out_format)
+        _summary(out, labels, per_kind)
+    if site_lists_out is not None:
+        from behindglass.deid.text.site_lists import SiteLists
+
+        SiteLists.build(pairs).save(site_lists_out)
 
 
 @notes.command("stats")

@@ -8,6 +8,7 @@ list) is found again wherever else its words occur in the same text ("Warren agr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from behindglass.deid.text import lexicon
@@ -67,7 +68,7 @@ class Analyzer:
                  if d.score >= self.threshold]
         if self.propagate:
             found.extend(propagate_names(text, found))
-        return merge(found)
+        return bridge_names(text, merge(found))
 
 
 def default_analyzer(*, ner: bool | str = False, site_lists: SiteLists | None = None,
@@ -90,6 +91,25 @@ def merge(detections: Iterable[Detection]) -> list[Detection]:
     if group:
         merged.append(_one(group, end))
     return merged
+
+
+_NAME_GAP = re.compile(r"[ \t]*[,.'’-]?[ \t]*")
+
+
+def bridge_names(text: str, detections: list[Detection]) -> list[Detection]:
+    """Join name parts found separately across the comma or dot between them
+    ("Costela" + ", " + "Maria Luísa"): the name is one identifier, and a comma left
+    between two replaced parts would only mark where a name was."""
+    out: list[Detection] = []
+    for d in detections:
+        prev = out[-1] if out else None
+        if prev is not None and prev.label == d.label == "NAME" \
+                and _NAME_GAP.fullmatch(text, prev.end, d.start):
+            out[-1] = Detection(prev.start, d.end, "NAME", f"{prev.source}+{d.source}",
+                                max(prev.score, d.score))
+        else:
+            out.append(d)
+    return out
 
 
 def _one(group: Sequence[Detection], end: int) -> Detection:

@@ -38,6 +38,12 @@ def _census(file: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def census_first_names() -> frozenset[str]:
+    """Every census first name, including those that are also words ("April", "Will")."""
+    return _census_first()
+
+
+@lru_cache(maxsize=1)
 def _census_first() -> frozenset[str]:
     return frozenset(_census("dist.female.first")) | frozenset(_census("dist.male.first"))
 

@@ -34,6 +34,8 @@ class SiteLists:
     the separators inside them."""
 
     values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Matching indexes built once per SiteLists by the recognizer (not part of equality).
+    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.values) - set(LABELS))

@@ -12,9 +12,9 @@ many notes are asked for.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from behindglass.synth.notes.facts import facts_from_faker
+from behindglass.synth.notes.facts import NoteFacts, facts_from_faker
 from behindglass.synth.notes.kinds import KINDS, write_note
 from behindglass.synth.notes.model import Note, NoteError
 
@@ -27,8 +27,13 @@ def patient_stream(seed: int, split: str, index: int) -> random.Random:
 
 
 def generate_notes(count: int, seed: int = 0, split: str = "dev",
-                   kinds: Iterable[str] | None = None, locale: str | None = None) -> Iterator[Note]:
-    """Yield ``count`` notes; ``kinds`` restricts (and is weighted by) the note kinds."""
+                   kinds: Iterable[str] | None = None, locale: str | None = None,
+                   on_patient: Callable[[NoteFacts], None] | None = None) -> Iterator[Note]:
+    """Yield ``count`` notes; ``kinds`` restricts (and is weighted by) the note kinds.
+
+    ``on_patient`` is called with each patient's facts before their notes (e.g. to build
+    the site deny-lists a hospital would hold for those patients).
+    """
     if split not in SPLITS:
         raise NoteError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     chosen = tuple(kinds) if kinds else tuple(KINDS)
@@ -43,6 +48,8 @@ def generate_notes(count: int, seed: int = 0, split: str = "dev",
     while made < count:
         rng = patient_stream(seed, split, patient)
         facts = facts_from_faker(rng, locale, patient=f"{split}-s{seed}-p{patient:06d}")
+        if on_patient is not None:
+            on_patient(facts)
         for _ in range(rng.choice(NOTES_PER_PATIENT)):
             if made == count:
                 break
@@ -50,3 +57,24 @@ def generate_notes(count: int, seed: int = 0, split: str = "dev",
             yield write_note(kind, facts, rng, f"{split}-s{seed}-n{made:06d}")
             made += 1
         patient += 1
+
+
+def site_list_pairs(facts: NoteFacts) -> list[tuple[str, str]]:
+    """What a hospital's structured data holds about this patient and their care team, as
+    ``(label, value)`` pairs for :class:`~behindglass.deid.text.site_lists.SiteLists`.
+
+    Relatives are left out on purpose: many EHRs do not hold them, so an evaluation with
+    site lists still measures how relatives' names are found in the text itself.
+    """
+    pairs = [("NAME", f"{facts.first} {facts.middle} {facts.last}".replace("  ", " ")),
+             ("NAME", facts.name), ("STREET", facts.street), ("CITY", facts.city),
+             ("ZIP", facts.zip), ("PHONE", facts.phone), ("EMAIL", facts.email),
+             ("SSN", facts.ssn), ("MRN", facts.mrn), ("ACCOUNT", facts.account),
+             ("HEALTH_PLAN", facts.health_plan), ("LICENSE", facts.drivers_license),
+             ("DEVICE", facts.device_id), ("VEHICLE", facts.plate), ("VEHICLE", facts.vin),
+             ("INSTITUTION", facts.institution), ("INSTITUTION", facts.other_institution),
+             ("PHONE", facts.institution_phone), ("FAX", facts.institution_fax)]
+    for clinician in facts.clinicians:
+        pairs += [("NAME", clinician.name), ("LICENSE", clinician.npi),
+                  ("LICENSE", clinician.dea)]
+    return [(label, value) for label, value in pairs if value]

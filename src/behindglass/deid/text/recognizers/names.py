@@ -73,7 +73,7 @@ _NEVER = frozenset({"the", "a", "an", "and", "or", "of", "to", "in", "on", "at",
                     "sex", "phone", "room", "bed", "unit", "fax", "tel", "acct", "account", "npi"})
 TITLE, STRONG, WEAK = "title", "strong", "weak"
 # Words after which "X Y, MD" is a person even in capitals: "UPDATED BY X Y, MD".
-_INTRODUCERS = frozenset({"by", "per", "with", "to", "from", "dr", "for", "and", "cc", "see"})
+_INTRODUCERS = frozenset({"by", "per", "dr", "cc"})
 
 
 @lru_cache(maxsize=3)
@@ -103,8 +103,8 @@ def _name_like(tok: Token, evidence: str, *, inside: bool = False) -> bool:
     if len(tok.text) < 2:
         return False
     if tok.lower in _blocked(evidence) and not (
-            inside and evidence != WEAK and not tok.caps_line and tok.text[0].isupper()
-            and tok.lower not in _NEVER):
+            inside and evidence != WEAK and tok.lower not in _NEVER
+            and (tok.lower in lexicon.surnames() if tok.caps_line else tok.text[0].isupper())):
         return False
     return tok.caps_line or tok.text[0].isupper()
 
@@ -249,7 +249,8 @@ class NameRecognizer(Recognizer):
                     for x in range(first, k + 1)):
                 continue
             if tokens[k].caps_line:
-                while first < k and not _name_like(tokens[first], STRONG):
+                while first < k and not (_name_like(tokens[first], STRONG)
+                                         or tokens[first].lower in lexicon.census_first_names()):
                     first += 1
             if _name_like(tokens[k], TITLE) and _name_like(tokens[first], TITLE):
                 end = m.start() if tokens[ends[m.start()]].text in PARTICLES else tokens[k].end
@@ -259,12 +260,26 @@ class NameRecognizer(Recognizer):
                 evidence: str, lexical: bool = False) -> Iterator[Candidate]:
         """Names just before a phrase that follows persons: "(mother)", ", MRN"."""
         for k, tok in enumerate(tokens):
-            if not after.match(text, tok.end) or not _name_like(tok, evidence):
+            if not after.match(text, tok.end):
+                continue
+            # "Brianna Day (sister)": a surname that is also a word, after a first name;
+            # "April (wife)": a first name that is also a word, right before the relation.
+            inside = k > 0 and _joined(text, tokens[k - 1], tok) \
+                and _name_like(tokens[k - 1], evidence)
+            if not (_name_like(tok, evidence, inside=inside) or (
+                    after is _RELATION_AFTER and tok.text[0].isupper()
+                    and tok.lower in lexicon.census_first_names())):
                 continue
             first = k
-            while first > 0 and k - first < 3 and _joined(text, tokens[first - 1], tokens[first]) \
-                    and _name_like(tokens[first - 1], evidence):
-                first -= 1
+            while first > 0 and k - first < 4 and _joined(text, tokens[first - 1], tokens[first]):
+                prev = tokens[first - 1]
+                if _name_like(prev, evidence):
+                    first -= 1
+                elif prev.text in PARTICLES and first > 1 and _joined(
+                        text, tokens[first - 2], prev) and _name_like(tokens[first - 2], evidence):
+                    first -= 2  # "Murilo da Mota"
+                else:
+                    break
             # "Potter, Emily, MRN": a surname before a comma belongs to the name too.
             comma = text[tokens[first - 1].end:tokens[first].start] if first > 0 else ""
             if first == k and re.fullmatch(r",[ \t]{1,2}", comma) \

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from weakref import WeakKeyDictionary
 
 from behindglass.deid.text import lexicon
 from behindglass.deid.text.labels import IDENTIFIER_LABELS
@@ -41,12 +40,9 @@ class _Index:
     phrases: dict[str, list[tuple[tuple[str, ...], str]]]
 
 
-_INDEXES: WeakKeyDictionary[SiteLists, _Index] = WeakKeyDictionary()
-
-
 def _index(lists: SiteLists) -> _Index:
-    cached = _INDEXES.get(lists)
-    if cached is not None:
+    cached = lists.cache.get("site_list_index")
+    if isinstance(cached, _Index):
         return cached
     safe = lexicon.safe_words()
     parts: set[str] = set()
@@ -55,6 +51,8 @@ def _index(lists: SiteLists) -> _Index:
         words = tuple(w.lower() for w in WORD.findall(name))
         if len(words) > 1 and any(w in safe for w in words):
             whole.setdefault(words[0], []).append(words)
+            inverted = (words[-1], *words[:-1])  # "Lawson, April"
+            whole.setdefault(inverted[0], []).append(inverted)
         parts.update(w for w in words if len(w) > 1 and w not in safe)
     codes = {}
     for label in _CODE_LABELS:
@@ -72,7 +70,7 @@ def _index(lists: SiteLists) -> _Index:
     for options in phrases.values():
         options.sort(key=lambda item: -len(item[0]))
     built = _Index(frozenset(parts), whole, codes, phrases)
-    _INDEXES[lists] = built
+    lists.cache["site_list_index"] = built
     return built
 
 
@@ -95,8 +93,16 @@ class SiteListRecognizer(Recognizer):
     def _names(self, text: str, index: _Index) -> Iterator[Detection]:
         tokens = tokenize(text)
         lowers = [t.lower for t in tokens]
+        hits = [t.lower in index.name_parts and (t.caps_line or t.text[0].isupper())
+                for t in tokens]
         for i, tok in enumerate(tokens):
-            if tok.lower in index.name_parts and (tok.caps_line or tok.text[0].isupper()):
+            # A lower-case particle of a known name ("da", "van der") next to a hit.
+            if not hits[i] and tok.lower in index.name_parts and tok.text.islower() and (
+                    (i > 0 and hits[i - 1]) or (i + 1 < len(tokens) and hits[i + 1])
+                    or (i + 2 < len(tokens) and tokens[i + 1].lower in index.name_parts
+                        and hits[i + 2])):
+                yield Detection(tok.start, tok.end, "NAME", self.name)
+            if hits[i]:
                 yield Detection(tok.start, tok.end, "NAME", self.name)
             for words in index.names_whole.get(tok.lower, ()):
                 n = len(words)
