@@ -37,6 +37,13 @@ _HOLIDAY = compile_ci(rf"""
         |diwali)(?:\s+(?:day|eve))?(?:\s+(?:of\s+)?{_YEAR})?
       |(?:(?:early|late|mid)[-\s])?(?:spring|summer|fall|autumn|winter)\s+(?:of\s+)?{_YEAR}
     )\b""")
+# A month named alone dates an event too ("not seen since November"); "May" and "March"
+# are also words and count only after a preposition.
+_MONTH_ALONE = re.compile(
+    r"\b(?:(?-i:January|February|April|June|July|August|September|October|November|December"
+    r"|JANUARY|FEBRUARY|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER)"
+    r"|(?:(?<=since\s)|(?<=until\s)|(?<=in\s)|(?<=early\s)|(?<=late\s))(?:may|march))\b",
+    re.IGNORECASE)
 # Words just before a slash pair that make it a ratio, not a date.
 _RATIO_BEFORE = re.compile(r"(?:\bbp|\bb/p|blood pressure|\bvent|\bac|\bsimv|\bpeep|\bps"
                            r"|\bbipap|\bcpap|\bratio|\bscore|\bx|\bcarbidopa-levodopa|\bsinemet|\bg|\bp)"
@@ -49,6 +56,10 @@ def _plausible(m: re.Match[str], text: str) -> bool:
     if m.group("ymd") or m.group("my"):
         return True
     a, b, year = int(m.group("a")), int(m.group("b")), m.group("y")
+    if year is None and m.group("sep") == "/" and 1 <= a <= 12 and b > 31 \
+            and len(m.group("b")) == 2 and not _RATIO_BEFORE.search(text[max(0, m.start() - 24):
+                                                                          m.start()]):
+        return not _UNIT_AFTER.match(text, m.end())  # month/year: "CABG in 3/80"
     month_first = 1 <= a <= 12 and 1 <= b <= 31
     day_first = 1 <= b <= 12 and 1 <= a <= 31
     if not (month_first or day_first):
@@ -72,6 +83,8 @@ class DateRecognizer(Recognizer):
 
     def detect(self, text: str, context: Context) -> Iterator[Detection]:
         for m in _NAMED.finditer(text):
+            yield Detection(m.start(), m.end(), "DATE", self.name)
+        for m in _MONTH_ALONE.finditer(text):
             yield Detection(m.start(), m.end(), "DATE", self.name)
         for m in _HOLIDAY.finditer(text):
             yield Detection(m.start(), m.end(), "DATE", self.name)

@@ -41,6 +41,7 @@ _CONTEXT_RE = [(re.compile(rf"(?:{p})\s*(?:[:#=]|is|was)?\s*$", re.IGNORECASE), 
 _TOKEN = re.compile(r"""(?<![\w@/.-])(?:
       (?:\(\d{2}\)[0-9A-Z-]+){2,}              # GS1 UDI: (01)...(17)...(21)...
     | \d{3}\s\d{2}\s\d{4}                     # SSN written with spaces
+    | [A-Z]+\d+[A-Z0-9]*/\d{3,}                   # "XW277/90683": letters, a slash
     | [A-Z0-9]+(?:[-.][A-Z0-9]+)*
     )(?![\w@/]|[.-]\w)""", re.VERBOSE | re.IGNORECASE)
 # A plate written with a space ("WV 7035", "JKP 761") is only read after its context word.
@@ -78,6 +79,8 @@ def _shape_is_identifier(token: str) -> bool:
     digits = len(_DIGITS.findall(token))
     if digits < 4 or _CLINICAL.match(token):
         return False
+    if "/" in token:
+        return True
     if " " in token:  # the spaced shapes above are identifiers only with a context word
         return bool(re.fullmatch(r"\d{3} \d{2} \d{4}", token))
     compact = re.sub(r"[-.]", "", token)

@@ -19,7 +19,8 @@ _HEAD = (r"(?:Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Cancer\s+Cent(?:er|
          r"|Heart\s+Institute|Eye\s+Institute|Health\s+Clinic|Health\s+System|Healthcare"
          r"|Health\s+Care|Hospital|Infirmary|Clinic|Sanatorium|Hospice|Nursing\s+Home"
          r"|Nursing\s+(?:and\s+)?Rehab(?:ilitation)?|Care\s+Cent(?:er|re)|Medical\s+Group"
-         r"|Health|Institute|Polyclinic|Urgent\s+Care|Dialysis\s+Cent(?:er|re)|Memorial)")
+         r"|Health|Institute|Polyclinic|Urgent\s+Care|Dialysis\s+Cent(?:er|re)|Memorial"
+         r"|Emergency\s+Dep(?:artmen)?t|Medical\s+Associates)")
 _WORD = r"(?:St\.|Saint|Mt\.|[A-Z][\w'’.-]*)"
 _WORD_CAPS = r"(?:ST\.|SAINT|MT\.|[A-Z][A-Z'’.-]*)"
 _LINK = r"(?:\s+(?:of|the|for|de|del|la|&)\s+|\s+|-)"

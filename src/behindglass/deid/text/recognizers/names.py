@@ -59,6 +59,10 @@ _HEADER_AFTER = re.compile(r"\s*(?:,|\||;|\s)\s*(?:MRN|MR\s?#|DOB|D\.O\.B|Medica
 _VERB_AFTER = re.compile(r"\s+(?:called|calls|phoned|returned\s+(?:my|the|our)\s+call|left\s+a"
                          r"\s+(?:message|voicemail)|has\s+been\s+under|is\s+an?\s+\d{1,3}[-\s]"
                          r"(?:year|yo\b|y/o|y\.o\.|month|week|day))")
+_TRAILER = re.compile(r"(?m)^[ \t]*[A-Z]{2,4}[ \t]*[:/][ \t]*(?P<a>[a-z]{2,20})"
+                      r"(?:[ \t]*/[ \t]*(?P<b>[a-z]{2,20}))?[ \t]*$")
+_TIGHT_INVERTED = re.compile(r"(?<![\w,])(?P<last>[A-Z][A-Za-z'’-]+),(?P<first>[A-Z][A-Za-z'’-]+)"
+                             r"(?![\w,])")
 _GAP = re.compile(r"\.?[ \t]{1,2}|\.")  # space, or the dot of an initial
 _MAX_PARTS = 4
 Candidate = tuple[int, int, float]  # first token, last token, score
@@ -139,6 +143,7 @@ class NameRecognizer(Recognizer):
         yield from self._before(text, tokens, _RELATION_AFTER, STRONG)
         yield from self._before(text, tokens, _HEADER_AFTER, STRONG, lexical=True)
         yield from self._before(text, tokens, _VERB_AFTER, STRONG)
+        yield from self._trailers(text, tokens)
 
     def _run(self, text: str, tokens: Sequence[Token], i: int, evidence: str, score: float,
              limit: int = _MAX_PARTS, comma_first: bool = False) -> Iterator[Candidate]:
@@ -255,6 +260,21 @@ class NameRecognizer(Recognizer):
             if _name_like(tokens[k], TITLE) and _name_like(tokens[first], TITLE):
                 end = m.start() if tokens[ends[m.start()]].text in PARTICLES else tokens[k].end
                 yield first, ends.get(end, k), 1.0
+
+    def _trailers(self, text: str, tokens: Sequence[Token]) -> Iterator[Candidate]:
+        """Dictation trailers ("XGT:holmes", "GPP/church/olinger": the typist's name) and
+        header names written "OROZCO,KYLE"."""
+        starts = {tok.start: k for k, tok in enumerate(tokens)}
+        for m in _TRAILER.finditer(text):
+            for group in ("a", "b"):
+                if m.group(group) and m.start(group) in starts:
+                    k = starts[m.start(group)]
+                    yield k, k, 1.0
+        for m in _TIGHT_INVERTED.finditer(text):
+            a, b = starts.get(m.start("last")), starts.get(m.start("first"))
+            if a is not None and b is not None and (
+                    _known(tokens[a]) or _known(tokens[b])) and _name_like(tokens[b], STRONG):
+                yield a, b, 1.0
 
     def _before(self, text: str, tokens: Sequence[Token], after: re.Pattern[str],
                 evidence: str, lexical: bool = False) -> Iterator[Candidate]:
