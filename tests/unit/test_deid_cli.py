@@ -130,3 +130,28 @@ def test_dicom_is_part_of_the_group() -> None:
     assert "dicom" in deid.commands
     result = CliRunner().invoke(deid, ["dicom", "--help"])
     assert result.exit_code == 0 and "IN_DIR" in result.output
+
+
+def test_site_lists_from_an_identifiable_extract(tmp_path: Path) -> None:
+    from behindglass.cli.synth_cmd import synth
+    from behindglass.deid.text.site_lists import SiteLists
+
+    extract = tmp_path / "extract"
+    made = CliRunner().invoke(synth, ["--profile", "rural-community", "--persons", "12",
+                                      "--seed", "5", "--out", str(extract), "--identifiable",
+                                      "--format", "synthea-csv"])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "lists"
+    result = CliRunner().invoke(deid, ["site-lists", str(extract), str(out), "--format",
+                                       "synthea-csv"])
+    assert result.exit_code == 0, result.output
+    lists = SiteLists.load(out)
+    truth = [json.loads(line) for line in
+             (extract / "identifiers.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert truth
+    assert lists.counts()["MRN"] >= 12 and lists.counts()["NAME"] >= 12
+    # every patient's SSN and MRN in the truth file is on the list
+    mrns = {t["value"] for t in truth if t["class"] == "mrn" and t["column"] == "MRN"}
+    assert mrns and mrns <= set(lists.get("MRN"))
+    ssns = {t["value"] for t in truth if t["class"] == "ssn" and t["file"] == "patients.csv"}
+    assert ssns and ssns <= set(lists.get("SSN"))

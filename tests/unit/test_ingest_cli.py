@@ -29,11 +29,29 @@ def test_cli_ingests_and_reports(tmp_path: Path) -> None:
     result = CliRunner().invoke(ingest, _args(src, db, key, "--dates", "shift"))
     assert result.exit_code == 0, result.output
     assert "persons" in result.output
-    assert "held back" in result.output and "notes.csv (1 rows)" in result.output
+    assert "notes de-identified: 1" in result.output and "held back" not in result.output
+    assert "Quigglesworth" not in result.output
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM person").fetchone() == (4,)
+    (text,) = con.execute("SELECT note_text FROM note").fetchone()
+    assert "Zebulon" not in text and "Quigglesworth" not in text
     meta = con.execute("SELECT value_as_string FROM metadata").fetchone()[0]
     assert "date_mode=shift" in meta and SiteSecret.generate.__name__ not in meta
+
+
+def test_cli_can_hold_notes_back(tmp_path: Path) -> None:
+    key = tmp_path / "site.key"
+    SiteSecret.generate(key)
+    src = write_extract(tmp_path / "src")
+    (src / "notes.csv").write_text('Id,PATIENT,ENCOUNTER,DATE,TYPE,TEXT\n'
+                                   'n1,pat-aaaa-0001,enc-0-0,2019-03-04,letter,"Dear Dr. X,\n'
+                                   'Zebulon Quigglesworth was seen."\n')
+    db = tmp_path / "site.duckdb"
+    result = CliRunner().invoke(ingest, _args(src, db, key, "--notes", "hold"))
+    assert result.exit_code == 0, result.output
+    assert "held back" in result.output and "notes.csv (1 rows)" in result.output
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM note").fetchone() == (0,)
 
 
 def test_cli_refuses_bad_input_and_writes_the_report(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from behindglass.cli.ingest_cmd import ingest
 from behindglass.deid.secret import SiteSecret
 from behindglass.ingest import IngestError, ingest_fhir, ingest_synthea
 from behindglass.ingest import fhir_flatten as F
-from tests.unit.ingest_support import SECRET, config, counts, leaked
+from tests.unit.ingest_support import SECRET, config, counts
+from tests.unit.test_ingest_notes import leaked_outside_notes, note_leaks
 
 identifiable = pytest.importorskip("behindglass.synth.identifiable")
 
@@ -44,13 +45,17 @@ def test_every_extracted_path_is_allowed_by_the_catalogue() -> None:
     F.check_rules()
 
 
-def test_no_truth_file_identifier_survives(stores: tuple[Path, Path, Path]) -> None:
+def test_no_truth_file_identifier_survives(stores: tuple[Path, Path, Path],
+                                           tmp_path: Path) -> None:
     fhir, db, _ = stores
     truth = identifiable.read_truth((fhir / identifiable.TRUTH_FILE).read_text())
     assert {t["class"] for t in truth} >= {"name", "ssn", "address", "zip", "date", "phone"}
     values = [str(t["value"]) for t in truth]
     values += [json.loads(line)["id"] for line in (fhir / "Patient.ndjson").open()]
-    assert leaked(db, values) == []
+    # note_text (DocumentReference, de-identified into NOTE) is checked note by note
+    assert leaked_outside_notes(db, values, tmp_path) == []
+    spans = [json.loads(line) for line in (fhir / identifiable.NOTE_SPANS_FILE).open()]
+    assert spans and note_leaks(db, spans, truth) == []
 
 
 def test_same_facts_as_the_csv_export(stores: tuple[Path, Path, Path]) -> None:

@@ -181,7 +181,8 @@ def clinical() -> dict[str, list[dict]]:
     add({"resourceType": "DiagnosticReport", "id": "dr-2", "status": "final",
          "code": _cc(LOINC, "4548-4"), "subject": _ref("Patient", p3)})
     add({"resourceType": "DocumentReference", "id": "doc-1", "status": "current",
-         "subject": _ref("Patient", p3), "content": [{"attachment": attachment}]})
+         "subject": _ref("Patient", p3), "date": "2019-03-04T10:00:00Z",
+         "type": _cc(LOINC, "11488-4"), "content": [{"attachment": attachment}]})
     return r
 
 

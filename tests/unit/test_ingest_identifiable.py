@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from behindglass.deid.pseudonym import pseudonymize
 from behindglass.ingest import IngestReport, ingest_synthea
 from tests.unit.ingest_support import SECRET, config, counts, leaked, write_extract
+from tests.unit.test_ingest_notes import leaked_outside_notes, note_leaks
 
 identifiable = pytest.importorskip("behindglass.synth.identifiable")
 
@@ -40,7 +41,7 @@ def _truth(src: Path) -> list[dict]:
     return identifiable.read_truth((src / identifiable.TRUTH_FILE).read_text())
 
 
-def test_no_truth_file_identifier_survives(extract: tuple[Path, Path]) -> None:
+def test_no_truth_file_identifier_survives(extract: tuple[Path, Path], tmp_path: Path) -> None:
     src, db = extract
     truth = _truth(src)
     assert {t["class"] for t in truth} >= {"name", "ssn", "address", "zip", "date"}
@@ -55,7 +56,10 @@ def test_no_truth_file_identifier_survives(extract: tuple[Path, Path]) -> None:
                 values += [r[0] for r in con.execute(
                     f"SELECT DISTINCT {column} FROM read_csv('{src / name}', all_varchar=true) "
                     f"WHERE {column} IS NOT NULL").fetchall()]
-    assert leaked(db, [v.strip('"') for v in values]) == []
+    # note_text (notes.csv, de-identified into NOTE) is checked note by note
+    assert leaked_outside_notes(db, [v.strip('"') for v in values], tmp_path) == []
+    spans = [json.loads(line) for line in (src / identifiable.NOTE_SPANS_FILE).open()]
+    assert spans and note_leaks(db, spans, truth) == []
 
 
 def _source_counts(src: Path, name: str, column: str = "PATIENT",
@@ -136,7 +140,7 @@ def test_every_supplementary_code_maps(extract: tuple[Path, Path]) -> None:
 
 
 def test_files_not_loaded_are_reported(extract: tuple[Path, Path]) -> None:
-    """claims.csv is not opened; notes.csv (free text) is counted and held back."""
+    """claims.csv is not opened; notes.csv (free text) is de-identified into NOTE."""
     src, db = extract
     report = REPORTS[db]
     if (src / "claims.csv").exists():
@@ -144,10 +148,10 @@ def test_files_not_loaded_are_reported(extract: tuple[Path, Path]) -> None:
     if (src / "notes.csv").exists():
         rows = duckdb.connect().execute(f"SELECT count(*) FROM read_csv('{src / 'notes.csv'}', "
                                         "all_varchar=true)").fetchone()[0]
-        assert report.held_back == {"notes.csv": rows}
+        assert report.held_back == {} and report.notes_deidentified == rows
     con = duckdb.connect(str(db), read_only=True)
     try:
-        assert con.execute("SELECT count(*) FROM note").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM note").fetchone() == (report.notes_deidentified,)
     finally:
         con.close()
 

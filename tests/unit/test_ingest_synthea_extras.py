@@ -1,6 +1,7 @@
 """The supplementary Synthea files through ingest: immunizations, allergies, devices, care
 plans, imaging studies, organizations, providers, payers and payer transitions; claims
-ignored, notes held back. Identifiers gone, facts in the right tables, ids stable."""
+ignored, notes de-identified into NOTE (or held back on request). Identifiers gone, facts
+in the right tables, ids stable."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def test_no_identifier_of_any_file_reaches_the_store(loaded) -> None:
 def test_report_lists_what_was_not_read(loaded) -> None:
     _, _, report = loaded
     assert report.ignored_files == ["claims.csv"]
-    assert report.held_back == {"notes.csv": len(PEOPLE)}  # the TEXT spans two lines each
+    assert report.held_back == {}  # notes.csv: de-identified into NOTE
+    assert report.notes_deidentified == len(PEOPLE)  # the TEXT spans two lines each
     dropped = report.dropped_columns
     assert "UDI" in dropped["devices.csv"]
     assert {"SERIES_UID", "INSTANCE_UID"} <= set(dropped["imaging_studies.csv"])
@@ -229,12 +231,12 @@ def test_old_payer_transitions_with_years(tmp_path: Path) -> None:
         (dt.date(2012, 7, 1), dt.date(2016, 7, 1)), (dt.date(2017, 7, 1), dt.date(2023, 7, 1))]
 
 
-def test_claims_and_notes_are_never_parsed_into_the_store(tmp_path: Path) -> None:
+def test_claims_and_held_notes_are_never_parsed_into_the_store(tmp_path: Path) -> None:
     src = write_extras(write_extract(tmp_path / "src"))
     # a claims file that is not even CSV: it is never opened, so nothing fails
     (src / "claims.csv").write_bytes(b'Id,PATIENTID\n"unterminated \xff\xfe\x00 garbage\n')
     db = tmp_path / "site.duckdb"
-    report = ingest_synthea(src, db, SECRET, config())
+    report = ingest_synthea(src, db, SECRET, config(), notes="hold")
     assert "claims.csv" in report.ignored_files and report.errors == 0
     assert report.held_back == {"notes.csv": len(PEOPLE)}
     assert query(db, "SELECT count(*) FROM note") == [(0,)]
@@ -282,8 +284,18 @@ def test_bad_rows_reported_by_file_and_line(tmp_path: Path, file, line, edit, re
     assert [(p.file, p.line) for p in report.problems] == [(file, line)]
 
 
-def test_an_unreadable_notes_file_never_stops_the_ingest(tmp_path: Path) -> None:
+def test_an_unreadable_held_notes_file_never_stops_the_ingest(tmp_path: Path) -> None:
     src = write_extras(write_extract(tmp_path / "src"))
     (src / "notes.csv").write_bytes(b'Id,TEXT\n"a","\xff\xfe broken\n"b"')
-    report = ingest_synthea(src, tmp_path / "site.duckdb", SECRET, config())
+    report = ingest_synthea(src, tmp_path / "site.duckdb", SECRET, config(), notes="hold")
     assert set(report.held_back) == {"notes.csv"} and report.errors == 0
+
+
+def test_an_unreadable_notes_file_is_bad_input_when_scrubbed(tmp_path: Path) -> None:
+    src = write_extras(write_extract(tmp_path / "src"))
+    (src / "notes.csv").write_bytes(b'Id,TEXT\n"a","\xff\xfe broken\n"b"')
+    db = tmp_path / "site.duckdb"
+    with pytest.raises(IngestError) as err:
+        ingest_synthea(src, db, SECRET, config())
+    assert [(p.file, p.line) for p in err.value.problems] == [("notes.csv", 1)]
+    assert "PATIENT" in err.value.problems[0].reason and not db.exists()

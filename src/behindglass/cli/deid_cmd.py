@@ -233,3 +233,26 @@ def evaluate_cmd(gold_spec: str, as_json: bool, ignore: str, site_lists: Path | 
 
 
 evaluate_cmd.name = "eval"
+
+
+@deid.command("site-lists")
+@click.argument("extract", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "source_format", type=click.Choice(["synthea-csv", "fhir"]),
+              required=True, help="the identifiable extract's format")
+def site_lists_cmd(extract: Path, out: Path, source_format: str) -> None:
+    """Build the site's deny-lists (names, record numbers, addresses, staff, places) from its
+    own identifiable EXTRACT into the folder OUT. The lists are PHI: keep them at the site."""
+    from behindglass.deid.text.site_lists_source import (
+        site_lists_from_fhir,
+        site_lists_from_synthea,
+    )
+
+    lists = (site_lists_from_synthea(extract) if source_format == "synthea-csv"
+             else site_lists_from_fhir(extract))
+    lists.save(out)
+    counts = ", ".join(f"{label} {n:,}" for label, n in lists.counts().items())
+    click.echo(f"site lists -> {out}: {counts}", err=True)
+
+
+site_lists_cmd.name = "site-lists"

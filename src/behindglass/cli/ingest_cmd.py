@@ -51,10 +51,15 @@ def _write_problems(path: Path, problems: list[Problem]) -> None:
 @click.option("--validate", is_flag=True,
               help="FHIR only: check every resource against the FHIR R4B models "
                    "(fhir.resources); invalid ones are bad rows. Slow: off by default")
+@click.option("--notes", type=click.Choice(["deidentify", "hold"]), default="deidentify",
+              show_default=True,
+              help="deidentify: scrub clinical notes (notes.csv, DocumentReference) with the "
+                   "free-text de-identifier into the NOTE table; hold: count them, load none")
 @click.option("--quiet", "-q", is_flag=True, help="no progress and no summary")
 def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool, date_mode: str,
            max_shift_days: int, reference_date: dt.datetime | None, max_errors: int,
-           tolerance_days: int, report_path: Path | None, validate: bool, quiet: bool) -> None:
+           tolerance_days: int, report_path: Path | None, validate: bool, notes: str,
+           quiet: bool) -> None:
     """De-identify the extract SRC into the OMOP store DB, all or nothing.
 
     Every column passes the Safe Harbor rule catalogue (unknown columns are dropped); on
@@ -77,12 +82,13 @@ def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool
             if fmt == "fhir":
                 report = ingest_fhir(src, db, secret, cfg, max_errors=max_errors,
                                      tolerance_days=tolerance_days, progress=bar.update,
-                                     validate=validate)
+                                     validate=validate, notes=notes)
             else:
                 if validate:
                     raise click.UsageError("--validate is for --format fhir")
                 report = ingest_synthea(src, db, secret, cfg, max_errors=max_errors,
-                                        tolerance_days=tolerance_days, progress=bar.update)
+                                        tolerance_days=tolerance_days, progress=bar.update,
+                                        notes=notes)
         except IngestError as exc:
             if report_path:
                 _write_problems(report_path, exc.problems)
@@ -147,7 +153,12 @@ def _summary(report: IngestReport) -> None:
         console.print(f"[dim]{label}: dropped {', '.join(cols)}[/dim]")
     if report.ignored_files:
         console.print(f"[dim]not read: {', '.join(report.ignored_files)}[/dim]")
+    if report.notes_deidentified or report.note_phi:
+        spans = ", ".join(f"{label} {n:,}" for label, n in sorted(
+            report.note_phi.items(), key=lambda kv: (-kv[1], kv[0])))
+        console.print(f"notes de-identified: {report.notes_deidentified:,}; PHI spans "
+                      f"replaced: {sum(report.note_phi.values()):,}"
+                      + (f" ({spans})" if spans else ""))
     for label, count in report.held_back.items():
         rows = "unreadable" if count is None else f"{count:,} rows"
-        console.print(f"held back (free text, not loaded until the text de-identifier has "
-                      f"scrubbed it): {label} ({rows})")
+        console.print(f"held back (free text: counted, not loaded): {label} ({rows})")

@@ -11,8 +11,10 @@ are the same code. Every problem is reported against the NDJSON file and line, o
 bundle file and entry, it came from, never with values, under one error budget.
 
 NDJSON files are found by the bulk-export naming convention
-``<ResourceType>[.<part>].ndjson``; files of types not read are not opened, and the
-free-text types (:data:`.fhir_bundle.HELD_BACK`) are only counted. See docs/ingest-fhir.md.
+``<ResourceType>[.<part>].ndjson``; files of types not read are not opened. The text
+attachments of DocumentReference are de-identified into the NOTE table (:mod:`.notes`;
+``notes="hold"`` only counts them); DiagnosticReport.presentedForm is only counted. See
+docs/ingest-fhir.md.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import csv
 import re
 import shutil
 import tempfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +35,16 @@ import duckdb
 from behindglass.core.errors import LoadError
 from behindglass.deid.safe_harbor import DeidConfig
 from behindglass.deid.secret import SiteSecret
+from behindglass.deid.text.site_lists_source import site_lists_from_fhir
 from behindglass.ingest import fhir_bundle, fhir_linked, fhir_validate
 from behindglass.ingest import fhir_flatten as F
 from behindglass.ingest import fhir_sql as S
+from behindglass.ingest import notes as N
 from behindglass.ingest.fhir_bundle import HELD_BACK
 from behindglass.ingest.pipeline import Progress, ingest_synthea
 from behindglass.ingest.report import IngestError, IngestReport, Problem
+
+NOTE_TYPE = "DocumentReference"  # free text de-identified into NOTE (see .notes)
 
 
 @dataclass
@@ -293,6 +300,7 @@ def ingest_fhir(
     progress: Progress | None = None,
     memory_limit: str = "1GB",
     validate: bool = False,
+    notes: str = "deidentify",
 ) -> IngestReport:
     """De-identify the FHIR R4 source ``src`` into the OMOP store ``db``: an NDJSON bulk
     export folder, a folder of Bundle files, or one Bundle file (``.json``, ``.json.gz``).
@@ -301,22 +309,33 @@ def ingest_fhir(
     ``max_errors`` bad lines, entries or rows tolerated); problems are (NDJSON file, line,
     reason) or (``<bundle file>#entry[<i>]``, None, reason). ``validate`` also checks every
     resource read against the FHIR R4B models (:mod:`.fhir_validate`; slow, off by
-    default): an invalid one is a problem and is not loaded."""
+    default): an invalid one is a problem and is not loaded. ``notes``: ``"deidentify"``
+    scrubs the text attachments of DocumentReference into the ``note`` table (site lists
+    from this source's Patient, Practitioner, Organization … resources); ``"hold"`` only
+    counts them."""
     if max_errors < 0:
         raise ValueError("max_errors must be >= 0")
     F.check_rules()
     src, db = Path(src), Path(db)
     bundles = fhir_bundle.is_bundle_layout(src)
+    if notes not in N.MODES:
+        raise ValueError(f"notes must be one of {', '.join(N.MODES)}, not {notes!r}")
+    scrub = notes == "deidentify"
+    documents: list[Path] = []
     if not bundles:
         found, ignored, held_files = find_ndjson(src)
+        if scrub:
+            documents = held_files.pop(NOTE_TYPE, [])
     db.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{db.name}.fhir-", dir=db.parent))  # mode 700
     try:
         if bundles:
             entries = work / "entries"
             entries.mkdir()
-            split, ignored = fhir_bundle.split_bundles(src, entries, F.EXTRACTED, progress)
-            found = split.found
+            wanted = {**F.EXTRACTED, NOTE_TYPE: ()} if scrub else F.EXTRACTED
+            split, ignored = fhir_bundle.split_bundles(src, entries, wanted, progress)
+            found = {k: v for k, v in split.found.items() if k != NOTE_TYPE}
+            documents = split.found.get(NOTE_TYPE, [])
             ignored += [f"{kind} ({n} bundle entries)" for kind, n in sorted(split.ignored.items())]
             held = dict(split.held_back)
             own, locate = list(split.problems), split.locate
@@ -335,11 +354,21 @@ def ingest_fhir(
         own += [locate(p) for p in bad_lines]
         if len(own) > max_errors:
             _raise(own, max_errors)
+        no_text: Counter[str] = Counter()
+        note_input = None
+        if scrub and documents:
+            lists_from = entries if bundles else src
+            note_input = N.NoteInput(
+                notes=lambda: N.fhir_notes(documents, no_text),
+                site_lists=lambda: site_lists_from_fhir(lists_from, strict=False),
+                label=f"{NOTE_TYPE} entries" if bundles else
+                ", ".join(p.name for p in documents))
         try:
             report = ingest_synthea(flat_dir, db, secret, config,
                                     max_errors=max_errors - len(own),
                                     tolerance_days=tolerance_days, progress=progress,
-                                    memory_limit=memory_limit)
+                                    memory_limit=memory_limit, notes=notes,
+                                    note_input=note_input)
         except IngestError as exc:
             _raise(own + [locate(p) for p in _translate(exc.problems, flats)], max_errors)
     finally:
@@ -359,6 +388,8 @@ def ingest_fhir(
     report.unmapped = {(labels.get(f, f), code): n for (f, code), n in report.unmapped.items()}
     report.skipped = {labels.get(f, f): n for f, n in report.skipped.items()}
     report.held_back = {**{labels.get(f, f): n for f, n in report.held_back.items()}, **held}
+    for key, count in no_text.items():  # documents without a text attachment to scrub
+        report.held_back[key] = (report.held_back.get(key) or 0) + count
     return report
 
 

@@ -41,8 +41,9 @@ from behindglass.ingest.fhir_bundle_reader import Invalid, Stream, entries, open
 from behindglass.ingest.fhir_values import reference_id
 from behindglass.ingest.report import Problem
 
-#: Resource types counted but never written: their content is free text, held back for
-#: the text de-identifier (DiagnosticReport's results are Observations, loaded as such).
+#: Resource types whose content is free text: counted, not written, unless the caller asks
+#: for them (``extracted``: DocumentReference when notes are de-identified, see .notes);
+#: DiagnosticReport's results are Observations, loaded as such.
 HELD_BACK = {"DiagnosticReport": "DiagnosticReport.presentedForm",
              "DocumentReference": "DocumentReference.content"}
 #: Bundles of more bytes than this are split by two processes (JSON decoding is Python).
@@ -167,7 +168,7 @@ class _Writer:
                     if resource is None or raw is None:
                         continue
                     kind = resource["resourceType"]
-                    if kind in HELD_BACK:
+                    if kind in HELD_BACK and kind not in self.wanted:
                         if kind != "DiagnosticReport" or resource.get("presentedForm"):
                             held[HELD_BACK[kind]] = held.get(HELD_BACK[kind], 0) + 1
                         continue
@@ -325,7 +326,8 @@ def split_bundles(src: Path, out: Path, extracted: dict[str, tuple[str, ...]],
                   progress: Callable[[str, int], None] | None = None,
                   workers: int | None = None) -> tuple[BundleSplit, list[str]]:
     """Split the bundle file or folder ``src`` into NDJSON files in ``out`` (entries of the
-    types in ``extracted`` only; the held-back types are counted, others tallied); the
+    types in ``extracted`` only; the held-back types not in it are counted, others
+    tallied); the
     split and the names of files not read. ``workers``: processes (default: two when the
     bundles hold more than 32 MB, else this one)."""
     paths, ignored = bundle_files(src)

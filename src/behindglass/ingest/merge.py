@@ -23,7 +23,7 @@ EVENT_KEYS = {
     "drug_exposure": "drug_exposure_id", "procedure_occurrence": "procedure_occurrence_id",
     "measurement": "measurement_id", "observation": "observation_id",
     "device_exposure": "device_exposure_id", "payer_plan_period": "payer_plan_period_id",
-    "location": "location_id",
+    "location": "location_id", "note": "note_id",
 }
 #: Site tables upserted on their key: the newest extract's row of a care site or provider
 #: replaces the earlier one (a clinician may have changed specialty or organisation).

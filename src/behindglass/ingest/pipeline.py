@@ -11,6 +11,11 @@ Three stages, and only the last one touches the site store:
    and :class:`~behindglass.ingest.report.IngestError` lists (file, line, reason);
 3. **merge** — the store is attached and one transaction moves the staged rows into it
    (:mod:`behindglass.ingest.merge`).
+
+Clinical notes (notes.csv, or FHIR DocumentReference handed in by :mod:`.fhir`) are read
+in Python beside the event scans, de-identified by the free-text de-identifier with site
+lists built from the same extract, and staged like any other table (:mod:`.notes`);
+``notes="hold"`` only counts them, as before the text de-identifier existed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from behindglass.core.errors import LoadError
 from behindglass.deid.pseudonym import pseudonymize
 from behindglass.deid.safe_harbor import DeidConfig
 from behindglass.deid.secret import SiteSecret
+from behindglass.ingest import notes as N
 from behindglass.ingest import persons as P
 from behindglass.ingest import synthea_extra_events as X
 from behindglass.ingest import synthea_sites as S
@@ -149,9 +155,16 @@ def ingest_synthea(
     tolerance_days: int = 1,
     progress: Progress | None = None,
     memory_limit: str = "1GB",
+    notes: str = "deidentify",
+    note_input: N.NoteInput | None = None,
 ) -> IngestReport:
     """De-identify the Synthea CSV folder ``src`` into the OMOP store ``db`` (created if
     needed; an existing store is added to, persons upserted, events not duplicated).
+
+    ``notes``: ``"deidentify"`` scrubs notes.csv with the free-text de-identifier into the
+    ``note`` table (site lists from this extract, this ingest's secret and date mode);
+    ``"hold"`` only counts the rows (:attr:`IngestReport.held_back`). ``note_input``: notes
+    from another reader (FHIR), used instead of notes.csv.
 
     Raises :class:`~behindglass.ingest.report.IngestError` (store unchanged) when more than
     ``max_errors`` rows are bad; ``tolerance_days`` is how far an event may lie before birth
@@ -160,10 +173,16 @@ def ingest_synthea(
     which DuckDB spills to a private temporary folder next to ``db``).
     """
     started = time.perf_counter()
+    if notes not in N.MODES:
+        raise ValueError(f"notes must be one of {', '.join(N.MODES)}, not {notes!r}")
     src, db = Path(src), Path(db)
     files, ignored, held = find_files(src)
     report = IngestReport(source=str(src), database=str(db), date_mode=config.date_mode,
-                          secret_fingerprint=secret.fingerprint, ignored_files=ignored)
+                          secret_fingerprint=secret.fingerprint, ignored_files=ignored,
+                          notes_mode=notes)
+    if notes == "deidentify" and note_input is None:
+        note_input = _csv_note_input(src, held)
+        held = {name: path for name, path in held.items() if name.lower() != "notes.csv"}
     report.dropped_columns = {f.label: f.dropped for f in files.values() if f.dropped}
     budget = ErrorBudget(max_errors)
     known = _store_person_ids(db)
@@ -191,8 +210,16 @@ def ingest_synthea(
                     if stem in files]
             # Biggest first: the largest file's scan is the critical path.
             jobs.sort(key=lambda job: -job[1].path.stat().st_size)
-            _all_events(reader, jobs, stage, budget, report, progress)
-            # Free text waits for the text de-identifier: counted, never loaded.
+            lock = threading.Lock()
+            with ThreadPoolExecutor(max_workers=1) as side:
+                # Notes are Python work (the GIL), the scans DuckDB's: they overlap well.
+                noted = side.submit(_notes, note_input, index, secret, config, codes,
+                                    stage, lock, progress) if note_input else None
+                _all_events(reader, jobs, stage, budget, report, progress, lock)
+                outcome = noted.result() if noted else None
+            if outcome is not None and note_input is not None:
+                _book_notes(outcome, note_input.label, budget, report)
+            # Held-back free text is counted, never loaded.
             report.held_back = {name: count_rows(reader, path) for name, path in held.items()}
             dup = stage.duplicate_visits()
             if len(dup):
@@ -233,7 +260,40 @@ def _times(limit: str, factor: int) -> str:
 def _provenance(report: IngestReport) -> str:
     return (f"source=synthea-csv:{Path(report.source).name}; date_mode={report.date_mode}; "
             f"secret={report.secret_fingerprint}; persons={report.persons}; "
-            f"refused_rows={report.errors}")
+            f"refused_rows={report.errors}; notes={report.notes_mode}:"
+            f"{report.notes_deidentified}")
+
+
+def _csv_note_input(src: Path, held: dict[str, Path]) -> N.NoteInput | None:
+    """notes.csv of the extract as the note step's input (None: the extract has none)."""
+    path = next((p for name, p in held.items() if name.lower() == "notes.csv"), None)
+    if path is None:
+        return None
+    from behindglass.deid.text.site_lists_source import site_lists_from_synthea
+
+    # Not strict: a malformed row of patients.csv is reported by the person checks.
+    return N.NoteInput(notes=lambda: N.csv_notes(path),
+                       site_lists=lambda: site_lists_from_synthea(src, strict=False),
+                       label=path.name)
+
+
+def _notes(note_input: N.NoteInput, index: P.PersonIndex, secret: SiteSecret,
+           cfg: DeidConfig, codes: CodeMap, stage: _Stage, lock: threading.Lock,
+           progress: Progress | None) -> N.NoteOutcome:
+    deid = N.text_deidentifier(secret, cfg, note_input.site_lists())
+    step = N.NoteStep(index, secret, cfg, deid, codes, stage.write, lock, progress)
+    return step.run(note_input.notes(), note_input.label)
+
+
+def _book_notes(out: N.NoteOutcome, label: str, budget: ErrorBudget,
+                report: IngestReport) -> None:
+    for p in out.problems:
+        budget.add(p.file, [p.line], p.reason)
+    report.notes_deidentified += out.notes
+    for name, count in sorted(out.phi.items()):
+        report.note_phi[name] = report.note_phi.get(name, 0) + count
+    if out.skipped:
+        report.skipped[label] = report.skipped.get(label, 0) + out.skipped
 
 
 def _patients(reader: duckdb.DuckDBPyConnection, file: SyntheaFile, stage: _Stage,
@@ -281,11 +341,11 @@ def _sites(reader: duckdb.DuckDBPyConnection, files: dict[str, SyntheaFile], sta
 
 def _all_events(reader: duckdb.DuckDBPyConnection,
                 jobs: list[tuple[int, SyntheaFile, FileMap, EventMapper]], stage: _Stage,
-                budget: ErrorBudget, report: IngestReport, progress: Progress | None) -> None:
+                budget: ErrorBudget, report: IngestReport, progress: Progress | None,
+                lock: threading.Lock) -> None:
     """Scan the event files two at a time, each on its own cursor: one scan keeps about one
     core busy (the row ordinals need an ordered scan), so two fill a 2-core site server.
     Problems are booked in file order afterwards, so reports do not depend on timing."""
-    lock = threading.Lock()
 
     def run(job: tuple[int, SyntheaFile, FileMap, EventMapper]) -> _Outcome:
         n, file, fm, mapper = job

@@ -49,9 +49,12 @@ class IngestReport:
     skipped: dict[str, int] = field(default_factory=dict)  # rows of refused patients, per file
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
     ignored_files: list[str] = field(default_factory=list)
-    #: free-text files not loaded until the text de-identifier exists: file → data rows
-    #: (None: the file could not even be counted)
+    #: free text not loaded (``notes_mode`` "hold", or content without text to scrub):
+    #: file or element → rows (None: the file could not even be counted)
     held_back: dict[str, int | None] = field(default_factory=dict)
+    notes_mode: str = "deidentify"  # "deidentify": notes scrubbed into NOTE; "hold"
+    notes_deidentified: int = 0  # notes de-identified and staged
+    note_phi: dict[str, int] = field(default_factory=dict)  # PHI label → spans replaced
     persons: int = 0
     seconds: float = 0.0
 

@@ -30,7 +30,7 @@ def _suffix_cases() -> str:
 
 _P = lexicon.places()
 _UPPER = r"[A-ZÀ-ÖØ-Þ]"
-_NAMEWORD = rf"(?-i:{_UPPER}[\w'’.-]*)"  # capitalised, also in ALL CAPS
+_NAMEWORD = rf"(?-i:{_UPPER}[\w'’.]{{0,40}})"  # capitalised, also in ALL CAPS
 _LINKWORD = r"(?:de|da|do|das|dos|del|la|los|las|van|von|der|den)"
 _UNIT = (r"(?:,?[ \t]+(?:apt\.?|apartment|suite|ste\.?|unit|\#|flat|room|bldg\.?|interior"
          r"|int\.?|piso|depto\.?)[ \t]*\#?[ \t]*[\w-]+)?")
@@ -73,7 +73,7 @@ _TAIL = re.compile(rf"(?P<street>{_SEG}{{3,60}}),[ \t]*(?P<city>{_SEG}{{2,40}}),
                    rf"(?=[ \t]*(?:\n|$|[.;)]))")
 _STATE_CODE = _alternation(_P["us_states"])
 _CITY_STATE = re.compile(
-    rf"(?P<city>[A-Z][\w'’.-]*(?:[ -][A-Z][\w'’.-]*){{0,3}}),\s+"
+    rf"(?<![\w'’.-])(?P<city>[A-Z][\w'’.-]{{0,40}}(?:[ -][A-Z][\w'’.-]{{0,40}}){{0,3}}),\s+"
     rf"(?P<state>{_STATE_CODE.upper()})"
     rf"(?:\s+(?P<zip>\d{{5}}(?:-\d{{3,4}})?))?\b")
 _CREDENTIAL_CODES = frozenset({"MD", "PA", "DO", "RN", "NP", "OT", "PT", "RD", "DC"})

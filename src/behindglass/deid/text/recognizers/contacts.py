@@ -30,9 +30,10 @@ _FAX_NEAR = re.compile(r"\bfax(?:ed)?\b[^\n\d]{0,30}$", re.IGNORECASE)
 _FAX_AFTER = re.compile(r"\)?\s*\(?fax\b", re.IGNORECASE)
 _PHONE_NEAR = re.compile(r"\b(?:phone|tel|cell|call|mobile|pager|contact)\b[^\n\d]{0,20}$",
                          re.IGNORECASE)
-_EMAIL = re.compile(r"\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[a-z]{2,24}\b",
+                    re.IGNORECASE)
 _URL = re.compile(r"""\b(?:(?:https?|ftp)://|www\.)[^\s<>"')\]]+[^\s<>"')\].,;:!?]
-                      |\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|io|me|info|us|uk|de|nl
+                      |(?<![\w.-])[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.(?:com|org|net|edu|gov|io|me|info|us|uk|de|nl
                          |fr|br|mx|ie|ca|health|care)/[^\s<>"')\]]*[^\s<>"')\].,;:!?]""",
                   re.VERBOSE | re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}"

@@ -21,9 +21,11 @@ _HEAD = (r"(?:Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Cancer\s+Cent(?:er|
          r"|Nursing\s+(?:and\s+)?Rehab(?:ilitation)?|Care\s+Cent(?:er|re)|Medical\s+Group"
          r"|Health|Institute|Polyclinic|Urgent\s+Care|Dialysis\s+Cent(?:er|re)|Memorial"
          r"|Emergency\s+Dep(?:artmen)?t|Medical\s+Associates)")
-_WORD = r"(?:St\.|Saint|Mt\.|[A-Z][\w'’.-]*)"
-_WORD_CAPS = r"(?:ST\.|SAINT|MT\.|[A-Z][A-Z'’.-]*)"
-_LINK = r"(?:\s+(?:of|the|for|de|del|la|&)\s+|\s+|-)"
+# Bounded word lengths and one way to read a hyphen (inside a word) keep matching linear on
+# long runs such as "Ab-Ab-Ab-..." or dashed separator lines.
+_WORD = r"(?:St\.|Saint|Mt\.|[A-Z][\w'’.]{0,30}(?:-[A-Z][\w'’.]{0,30}){0,3})"
+_WORD_CAPS = r"(?:ST\.|SAINT|MT\.|[A-Z][A-Z'’.]{0,30}(?:-[A-Z][A-Z'’.]{0,30}){0,3})"
+_LINK = r"(?:[ \t]+(?:of|the|for|de|del|la|&)[ \t]+|[ \t]+)"
 
 
 def _pattern(head: str, word: str, link: str, university: str) -> re.Pattern[str]:

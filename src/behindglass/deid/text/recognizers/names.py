@@ -61,8 +61,8 @@ _VERB_AFTER = re.compile(r"\s+(?:called|calls|phoned|returned\s+(?:my|the|our)\s
                          r"(?:year|yo\b|y/o|y\.o\.|month|week|day))")
 _TRAILER = re.compile(r"(?m)^[ \t]*[A-Z]{2,4}[ \t]*[:/][ \t]*(?P<a>[a-z]{2,20})"
                       r"(?:[ \t]*/[ \t]*(?P<b>[a-z]{2,20}))?[ \t]*$")
-_TIGHT_INVERTED = re.compile(r"(?<![\w,])(?P<last>[A-Z][A-Za-z'’-]+),(?P<first>[A-Z][A-Za-z'’-]+)"
-                             r"(?![\w,])")
+_TIGHT_INVERTED = re.compile(r"(?<![\w,'’-])(?P<last>[A-Z][A-Za-z'’-]{1,40}),"
+                             r"(?P<first>[A-Z][A-Za-z'’-]{1,40})(?![\w,])")
 _GAP = re.compile(r"\.?[ \t]{1,2}|\.")  # space, or the dot of an initial
 _MAX_PARTS = 4
 Candidate = tuple[int, int, float]  # first token, last token, score
