@@ -186,19 +186,12 @@ def test_analyzer_finds_a_realistic_note():
         d.start for d in default_analyzer().analyze(text))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the identifier recognizer's shape fallback "
-                   "also reports a dashed phone/fax number as MRN, and merge() prefers MRN to "
-                   "PHONE/FAX on a tie in length: 'Call back # 617-555-0134' is labelled MRN")
 def test_analyzer_labels_phone_and_fax_as_such():
     text = "Call back # 617-555-0134. Fax 617-555-0199."
     assert spans(text, default_analyzer().analyze(text)) == [
         ("617-555-0134", "PHONE"), ("617-555-0199", "FAX")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a 5-digit ZIP after 'City, ST' is also "
-                   "reported as MRN by the identifier shape fallback, and MRN outranks ZIP in "
-                   "merge(): 'Boston, MA 02118' gives 02118 as MRN, so it is not truncated to "
-                   "its ZIP3 like a ZIP")
 def test_analyzer_labels_zip_as_zip():
     text = "Lives in Boston, MA 02118 with daughter."
     assert ("02118", "ZIP") in spans(text, default_analyzer().analyze(text))

@@ -104,9 +104,6 @@ def test_dates_found(text, spans):
         assert any(span in g and lb == label for g, lb in got), (span, sorted(got))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: clinical fractions with no date context are "
-                   "reported as month/day dates (and then shifted, changing the finding): "
-                   "pain scores, motor strength, murmur grades, Apgars, half-normal saline")
 @pytest.mark.parametrize("text", [
     "Pain 7/10 at rest.",
     "Strength 5/5 in all extremities.",
@@ -124,9 +121,6 @@ def test_month_alone_found(text):
     assert {(s.lower(), lb) for s, lb in found(DATES, text)} == {("november", "DATE")}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (recall): a month named alone is found only "
-                   "capitalised or in capitals; in an all-lower-case note 'since november' "
-                   "is missed although 'november' has no other meaning")
 def test_month_alone_found_in_lower_case():
     assert found(DATES, "not seen since november by pcp.") == {("november", "DATE")}
 
@@ -233,8 +227,6 @@ def test_ipv4_found(text, spans):
     assert_finds(IPS, text, spans)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an IPv4 address ending a sentence (followed by "
-                   "'.') is not detected: the lookahead (?![\\w.]|\\.\\d) rejects the period")
 def test_ipv4_at_end_of_sentence_found():
     assert ("192.168.10.24", "IP") in found(IPS, "Telehealth visit logged from 192.168.10.24.")
 
@@ -276,9 +268,6 @@ def test_plate_with_a_space_after_its_context_word():
     assert ("WV 7035", "VEHICLE") in found(IDS, "Plate WV 7035 on the car in lot B.")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'Plate number WV 7035' also reports the word "
-                   "'number' as VEHICLE (and 'WV' alone): context-labelled tokens need no "
-                   "digit when the label is VEHICLE")
 def test_plate_number_context_word_not_reported():
     assert found(IDS, "Plate number WV 7035.") == {("WV 7035", "VEHICLE")}
 
@@ -318,17 +307,11 @@ def test_city_state_zip_in_prose():
     assert {("Boston", "CITY"), ("MA", "STATE"), ("02118", "ZIP")} <= got
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in capitals 'City, ST' takes the words before "
-                   "the city too: 'LIVES IN BOSTON, MA 02118' reports CITY 'LIVES IN BOSTON'")
 def test_city_state_zip_in_capitals_exact_city():
     got = found(ADDRESSES, "LIVES IN BOSTON, MA 02118 WITH DAUGHTER.")
     assert {lb_span for lb_span in got if lb_span[1] == "CITY"} == {("BOSTON", "CITY")}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the 'street, city, region ZIP' tail rule takes "
-                   "up to 60 characters before the first comma as the street, across sentence "
-                   "ends: the preceding prose ('with her mother Vicki. Mrs. Warren agreed. "
-                   "Lives at') is reported as part of STREET")
 def test_address_tail_does_not_swallow_the_sentences_before_it():
     text = ("Seen with her mother Vicki. Mrs. Warren agreed. Lives at 5 Hall Court, "
             "Port Brittany, MA 02134.")
@@ -366,9 +349,6 @@ def test_institutions_found(text, spans):
         assert any(span in g and lb == label for g, lb in got), (span, sorted(got))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in an ALL-CAPS line the institution span "
-                   "starts at the preceding verb: 'TRANSFERRED FROM PORT BRITTANY REGIONAL "
-                   "MEDICAL CENTER' instead of 'PORT BRITTANY REGIONAL MEDICAL CENTER'")
 def test_institution_in_capitals_exact_span():
     text = "TRANSFERRED FROM PORT BRITTANY REGIONAL MEDICAL CENTER FOR PCI."
     assert found(INSTITUTIONS, text) == {("PORT BRITTANY REGIONAL MEDICAL CENTER",
@@ -425,9 +405,6 @@ def test_patient_name_field():
     assert ("Ebony Warren", "NAME") in found(NAMES, "Patient Name: Ebony Warren  DOB: 03/14/1931")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the field label itself is reported: 'Patient "
-                   "Name: Ebony Warren' gives NAME 'Name' (replaced by a fake surname) besides "
-                   "'Ebony Warren'")
 @pytest.mark.parametrize("text", ["Patient Name: Ebony Warren  DOB: 03/14/1931",
                                   "PATIENT NAME: EBONY WARREN  DOB: 03/14/1931"])
 def test_patient_name_field_label_is_not_a_name(text):
@@ -459,14 +436,10 @@ def test_titled_surname():
     assert found(NAMES, "Mrs. Warren agreed with the plan.") == {("Warren", "NAME")}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in capitals the word after a titled surname "
-                   "joins the name: 'MRS. WARREN AGREED' reports NAME 'WARREN AGREED'")
 def test_titled_surname_in_capitals_exact_span():
     assert found(NAMES, "MRS. WARREN AGREED WITH THE PLAN.") == {("WARREN", "NAME")}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a role before a credential at the start of a "
-                   "line is read as a signature: 'Charge RN aware.' reports NAME 'Charge'")
 @pytest.mark.parametrize("text", ["Charge RN aware, will reassess.",
                                   "CHARGE RN AWARE, WILL REASSESS."])
 def test_role_before_credential_is_not_a_name(text):

@@ -66,9 +66,6 @@ def test_shift_forward_across_a_year_end():
     assert date_text.shift("Dec 25, 2019", 20) == "Jan 14, 2020"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: zero padding is copied field by field from the "
-                   "original digits: ISO '2019-12-25' +10 days gives '2020-1-4' (not ISO) and "
-                   "'07/22/2019' -20 days gives '07/2/2019' (month padded, day not)")
 @pytest.mark.parametrize(("original", "days", "expected"), [
     ("2019-12-25", 10, "2020-01-04"),
     ("07/22/2019", -20, "07/02/2019"),
@@ -78,8 +75,6 @@ def test_shift_keeps_zero_padding_of_the_whole_date(original, days, expected):
     assert date_text.shift(original, days) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a named date's day is padded to the width of "
-                   "the original day: 'July 22, 2019' -20 days gives 'July 02, 2019'")
 def test_shift_named_date_to_a_single_digit_day():
     assert date_text.shift("July 22, 2019", -20) == "July 2, 2019"
 
@@ -246,9 +241,6 @@ def test_canary_note_in_capitals_leaves_no_name_or_number():
         assert canary not in out, canary
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: clinical fractions are read as dates and shifted, "
-                   "changing the findings: 'Pain 7/10 ... Strength 5/5 ... Grade 2/6' becomes "
-                   "'Pain 9/14 ... Strength 7/10 ... Grade 4/12' for patient p1")
 def test_clinical_fractions_survive_deidentification():
     note = "Pain 7/10 at rest. Strength 5/5 in all extremities. Grade 2/6 systolic murmur."
     assert deid(note) == note
@@ -261,18 +253,11 @@ def test_state_kept_by_default_and_replaced_on_request():
     assert ", [STATE] " in deid(note, keep=frozenset())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the name recognizer reads 'Boston, MA' as an "
-                   "inverted 'Surname, Firstname' and the NAME span outranks CITY and STATE: "
-                   "'Lives in Boston, MA with daughter.' replaces 'Boston, MA' with a fake "
-                   "person name and the state is not kept")
 def test_city_and_state_in_prose_are_a_place_not_a_name():
     out = deid("Lives in Boston, MA with daughter.")
     assert "Boston" not in out and out.endswith(", MA with daughter.")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'moved to City, ST' takes the rest of the "
-                   "sentence as the state: 'Moved to Springfield, IL last year.' reports "
-                   "STATE 'IL last year.', so replacing states removes the words after it")
 def test_moved_to_city_state_keeps_the_rest_of_the_sentence():
     out = deid("Moved to Springfield, IL last year.", keep=frozenset())
     assert out.endswith(", [STATE] last year.")

@@ -113,7 +113,7 @@ def bridge_names(text: str, detections: list[Detection]) -> list[Detection]:
 
 
 def _one(group: Sequence[Detection], end: int) -> Detection:
-    best = min(group, key=lambda d: (-(d.end - d.start), _PRIORITY.get(d.label, 99)))
+    best = min(group, key=lambda d: (-(d.end - d.start), -d.score, _PRIORITY.get(d.label, 99)))
     sources = "+".join(sorted({d.source for d in group}))
     return Detection(group[0].start, end, best.label, sources, max(d.score for d in group))
 

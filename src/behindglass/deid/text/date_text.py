@@ -110,19 +110,16 @@ def _full_year(c: str) -> int:
 
 def _render_numeric(m: re.Match[str], moved: dt.date) -> str:
     a, sep, b, c = m.group("a"), m.group("s"), m.group("b"), m.group("c")
-    if len(a) == 4:
-        return f"{moved.year}{sep}{_pad(moved.month, b)}{sep}{_pad(moved.day, c or '')}"
+    if len(a) == 4:  # ISO and its kin are always fixed width
+        return f"{moved.year}{sep}{moved.month:02d}{sep}{moved.day:02d}"
     day_first = int(a) > 12
     first, second = (moved.day, moved.month) if day_first else (moved.month, moved.day)
-    out = f"{_pad(first, a)}{sep}{_pad(second, b)}"
+    # A leading zero anywhere means a fixed-width style ("07/22/2019"); else none ("7/4").
+    width = "02" if a.startswith("0") or b.startswith("0") else ""
+    out = f"{first:{width}d}{sep}{second:{width}d}"
     if c is not None:
         out += sep + (str(moved.year) if len(c) == 4 else f"{moved.year % 100:02d}")
     return out
-
-
-def _pad(value: int, like: str) -> str:
-    """Zero-pad as the original did: "07" stays two digits, "7" is not padded."""
-    return f"{value:02d}" if like.startswith("0") else str(value)
 
 
 def _month_of(s: str) -> int | None:
@@ -155,7 +152,7 @@ def _render_named(s: str, moved: dt.date, has_year: bool) -> str:
 
 
 def _day(day: int, digits: str, suffix: str | None) -> str:
-    text = f"{day:0{len(digits)}d}"
+    text = f"{day:02d}" if digits.startswith("0") else str(day)
     if not suffix:
         return text
     ordinal = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")

@@ -22,6 +22,8 @@ NAMESPACE = "text-surrogate"
 _INSTITUTION_HEAD = re.compile(r"(?i)\b(?:regional\s+|general\s+|community\s+|memorial\s+)?"
                                r"(?:medical\s+cent(?:er|re)|health\s+(?:center|clinic|system)"
                                r"|hospital|clinic|infirmary|institute|health\s*care|hospice)\b.*$")
+_PARTICLES = frozenset({"de", "da", "del", "della", "der", "den", "di", "do", "dos", "das",
+                        "du", "van", "von", "ter", "la", "le", "y", "e"})
 _STREET_SUFFIXES = ("Street", "Avenue", "Road", "Lane", "Court", "Drive", "Place", "Way")
 _CITY_SUFFIXES = ("ton", "ville", "field", "burg", "ford", "wood", "port", "dale")
 
@@ -56,6 +58,8 @@ class Surrogates:
 
         def swap(m: re.Match[str]) -> str:
             word = m.group()
+            if word in _PARTICLES:  # "de", "van der": carry no identity, keep the shape
+                return word
             if len(word) == 1:  # an initial stays an initial, of the surrogate
                 return self._pick(tuple("ABCDEFGHJKLMNPRSTW"), key, "initial", word.lower())
             pool = first if word.lower() in lexicon.first_names() else last

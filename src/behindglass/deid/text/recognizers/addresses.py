@@ -67,7 +67,7 @@ _POSTAL = re.compile(r"""(?:
     | \d{4}                                            # AT, CH, BE, DK
     )$""", re.VERBOSE | re.IGNORECASE)
 # "street, city, region POSTAL" ending a line or sentence: an address whatever its language.
-_SEG = r"[^,\n:;|()]"
+_SEG = r"(?:[^,\n:;|().]|\.(?!\s))"  # no sentence end inside a part
 _TAIL = re.compile(rf"(?P<street>{_SEG}{{3,60}}),[ \t]*(?P<city>{_SEG}{{2,40}}),[ \t]*"
                    rf"(?P<region>{_SEG}{{2,40}}?)[ \t]+(?P<zip>[A-Z0-9][A-Z0-9 -]{{2,9}}[A-Z0-9])"
                    rf"(?=[ \t]*(?:\n|$|[.;)]))")
@@ -76,11 +76,15 @@ _CITY_STATE = re.compile(
     rf"(?<![\w'’.-])(?P<city>[A-Z][\w'’.-]{{0,40}}(?:[ -][A-Z][\w'’.-]{{0,40}}){{0,3}}),\s+"
     rf"(?P<state>{_STATE_CODE.upper()})"
     rf"(?:\s+(?P<zip>\d{{5}}(?:-\d{{3,4}})?))?\b")
+_PROSE = frozenset({"lives", "lived", "living", "resides", "moved", "transferred", "from", "to",
+                    "in", "at", "near", "visiting", "born"})
 _CREDENTIAL_CODES = frozenset({"MD", "PA", "DO", "RN", "NP", "OT", "PT", "RD", "DC"})
 _HOME_TO = re.compile(r"\b(?:home\s+to|discharged\s+to|lives\s+in|resides\s+in|moved\s+to"
                       r"|relocated\s+to)\s+(?P<city>[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}?)"
-                      r"(?:,\s+(?P<state>[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,2}?))?"
-                      r"(?=\s+(?:later|today|tomorrow|on|by|with|and|in|after|for)\b|[.;\n]|$)",
+                      r"(?:,\s+(?P<state>(?-i:[A-Z]{2}\b|[A-Z][\w'’.-]*(?:\s+(?:and\s+)?[A-Z][\w'’.-]*)"
+                      r"{0,2})))?"
+                      r"(?=\s+(?:later|today|tomorrow|on|by|with|and|in|after|for|last|next|this"
+                      r"|since|ago|at|to|from|\d)\b|\s*[.;,\n]|$)",
                       re.IGNORECASE)
 _PAREN_CITY = re.compile(r"(?:hospital|cent(?:er|re)|clinic|infirmary)\s*\((?P<city>[^\W\d_]"
                          r"[\w'’. -]{1,40})\)", re.IGNORECASE)
@@ -116,6 +120,12 @@ class AddressRecognizer(Recognizer):
             if _POSTAL.match(m.group("zip")) and any(c.isdigit() for c in m.group("zip")):
                 street = m.group("street")
                 lead = len(street) - len(street.lstrip())
+                words = street.split()
+                # "Lives at 5 Hall Court": the prose before the house number is not the street.
+                while len(words) > 1 and (words[0].lower() in lexicon.common_words()
+                                          or words[0].lower() in _PROSE):
+                    lead = street.index(words[1], lead + len(words[0]))
+                    words = words[1:]
                 yield Detection(m.start("street") + lead, m.end("street"), "STREET", self.name)
                 yield Detection(*m.span("city"), "CITY", self.name)
                 yield Detection(*m.span("region"), "STATE", self.name)
@@ -123,7 +133,12 @@ class AddressRecognizer(Recognizer):
         for m in _CITY_STATE.finditer(text):
             if m.group("state") in _CREDENTIAL_CODES and not m.group("zip"):
                 continue  # "Kathleen Rosario, MD": a credential, not Maryland
-            yield Detection(*m.span("city"), "CITY", self.name)
+            start = m.start("city")
+            for word in m.group("city").split()[:-1]:  # "LIVES IN BOSTON": prose first
+                if word.lower() not in lexicon.common_words() and word.lower() not in _PROSE:
+                    break
+                start = text.index(word, start) + len(word) + 1
+            yield Detection(start, m.end("city"), "CITY", self.name)
             yield Detection(*m.span("state"), "STATE", self.name)
             if m.group("zip"):
                 yield Detection(*m.span("zip"), "ZIP", self.name)

@@ -37,7 +37,7 @@ _URL = re.compile(r"""\b(?:(?:https?|ftp)://|www\.)[^\s<>"')\]]+[^\s<>"')\].,;:!
                          |fr|br|mx|ie|ca|health|care)/[^\s<>"')\]]*[^\s<>"')\].,;:!?]""",
                   re.VERBOSE | re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}"
-                   r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w.]|\.\d)")
+                   r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\w|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?![\w:])", re.IGNORECASE)
 
 

@@ -42,12 +42,17 @@ _HOLIDAY = compile_ci(rf"""
 _MONTH_ALONE = re.compile(
     r"\b(?:(?-i:January|February|April|June|July|August|September|October|November|December"
     r"|JANUARY|FEBRUARY|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER)"
-    r"|(?:(?<=since\s)|(?<=until\s)|(?<=in\s)|(?<=early\s)|(?<=late\s))(?:may|march))\b",
+    r"|(?:(?<=since\s)|(?<=until\s)|(?<=in\s)|(?<=early\s)|(?<=late\s)|(?<=of\s)|(?<=mid-))"
+    r"(?:january|february|march|april|may|june|july|august|september|october|november"
+    r"|december))\b",
     re.IGNORECASE)
 # Words just before a slash pair that make it a ratio, not a date.
 _RATIO_BEFORE = re.compile(r"(?:\bbp|\bb/p|blood pressure|\bvent|\bac|\bsimv|\bpeep|\bps"
-                           r"|\bbipap|\bcpap|\bratio|\bscore|\bx|\bcarbidopa-levodopa|\bsinemet|\bg|\bp)"
+                           r"|\bbipap|\bcpap|\bpain|\bstrength|\bpower|\bgrade|\bmurmur|\bapgars?"
+                           r"|\breflexes|\brated|\bd5|\bd10|\bmotor|\bratio|\bscore|\bx|\bcarbidopa-levodopa|\bsinemet|\bg|\bp)"
                            r"[\s:]*$", re.IGNORECASE)
+_DATE_WORD_BEFORE = re.compile(r"(?:\bon|\bsince|\buntil|\bfrom|\bdated?|\bdob|\bby|\bbefore"
+                               r"|\bafter|\bseen|\bvisit|\bthrough|\bdue)\s*:?\s*$", re.IGNORECASE)
 _UNIT_AFTER = re.compile(r"\s*(?:mg|mcg|g\b|ml|mmhg|units?|%|cm|mm|kg|lb|meq|mmol|x\b)",
                          re.IGNORECASE)
 
@@ -71,9 +76,12 @@ def _plausible(m: re.Match[str], text: str) -> bool:
         # A bare "a/b" is a date only with a slash or dash and no decimal point: 3.5 is not.
         if m.group("sep") == ".":
             return False
-        # "2/3 of" and "0/14 involved" read as fractions.
-        return not re.match(r"\s+(?:of|involved|positive|negative)\b", text[m.end():],
-                            re.IGNORECASE)
+        # "2/3 of" and "0/14 involved" read as fractions; "4/5", "2/6", "7/10" are scales
+        # (strength, murmurs, pain) unless a date word comes right before.
+        if re.match(r"\s+(?:of|involved|positive|negative|ns|normal|strength|power|systolic"
+                    r"|diastolic|murmur)\b", text[m.end():], re.IGNORECASE):
+            return False
+        return not (b in (4, 5, 6, 10) and a <= b and not _DATE_WORD_BEFORE.search(before))
     return True
 
 

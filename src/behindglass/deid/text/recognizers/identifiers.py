@@ -99,13 +99,17 @@ class IdentifierRecognizer(Recognizer):
         for m in _TOKEN.finditer(text):
             token = m.group()
             label = self._context_label(text, m.start())
+            score = 1.0
             if label is None:
                 if not _shape_is_identifier(token):
                     continue
+                # Without a context word the class is a guess; a phone or ZIP rule that
+                # found the same span names it better.
                 label = "SSN" if re.fullmatch(r"\d{3}[- ]\d{2}[- ]\d{4}", token) else "MRN"
-            elif not any(c.isdigit() for c in token) and label != "VEHICLE":
+                score = 0.95
+            elif not any(c.isdigit() for c in token):
                 continue
-            yield Detection(m.start(), m.end(), label, self.name)
+            yield Detection(m.start(), m.end(), label, self.name, score)
 
     @staticmethod
     def _context_label(text: str, start: int) -> str | None:

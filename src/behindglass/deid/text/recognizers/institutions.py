@@ -43,7 +43,8 @@ def _upper_words(pattern: str) -> str:
 _INSTITUTION = _pattern(_HEAD, _WORD, _LINK, r"University\s+of")
 _INSTITUTION_CAPS = _pattern(_upper_words(_HEAD), _WORD_CAPS, _upper_words(_LINK),
                              r"UNIVERSITY\s+OF")
-_NOT_START = re.compile(r"^(?:(?:the|a|an|at|to|from|in|our|your|his|her|this|seen|via|per)\s+)+",
+_NOT_START = re.compile(r"^(?:(?:the|a|an|at|to|from|in|our|your|his|her|this|seen|via|per"
+                        r"|transferred|transfer|admitted|discharged|arrived|returned|sent|called|referred)\s+)+",
                         re.IGNORECASE)
 _GENERIC = re.compile(r"^(?:the\s+)?(?:local|community|outside|another|same)?\s*(?:hospital"
                       r"|clinic|medical\s+center|health)$", re.IGNORECASE)
@@ -58,8 +59,9 @@ class InstitutionRecognizer(Recognizer):
             for m in pattern.finditer(text):
                 start, found = m.start(), m.group()
                 lead = _NOT_START.match(found)
-                if lead:
+                while lead:
                     start, found = start + lead.end(), found[lead.end():]
+                    lead = _NOT_START.match(found)
                 if " " not in found.strip() or _GENERIC.match(found):
                     continue
                 yield Detection(start, m.end(), "INSTITUTION", self.name)

@@ -44,7 +44,8 @@ _RELATION_BEFORE = re.compile(rf"\b(?:{RELATIONS})\b\s*[:,]?\s*$", re.IGNORECASE
 _RELATION_AFTER = re.compile(rf"\s*[(,]\s*(?:his|her|the\s+patient'?s|pt'?s)?\s*"
                              rf"(?:{RELATIONS})\b", re.IGNORECASE)
 _CREDENTIAL = re.compile(
-    r"(?:,\s*|\s+)(?:M\.?D|D\.?O|R\.?N|N\.?P|PA-C|P\.?A|Ph\.?D|MBBS|LPN|CNA|CRNA|DDS|DMD|PharmD"
+    r"(?:,[ \t]{0,3}|[ \t]{1,3})(?:M\.?D|D\.?O|R\.?N|N\.?P|PA-C|P\.?A|Ph\.?D|MBBS|LPN|CNA|CRNA"
+    r"|DDS|DMD|PharmD"
     r"|MSW|LCSW|FNP(?:-BC)?|APRN|CNM|DNP|RD|FACP|FACS|MPH)\b\.?")
 _EPONYM_AFTER = re.compile(r"['’]s?\s+(?:sign|signs|disease|syndrome|test|maneuver|manoeuvre"
                            r"|criteria|phenomenon|reflex|law|node|nodes|ulcer|palsy|triad"
@@ -74,7 +75,8 @@ _NEVER = frozenset({"the", "a", "an", "and", "or", "of", "to", "in", "on", "at",
                     "my", "this", "that", "who", "which", "md", "rn", "do", "np", "pa", "dob",
                     "mrn", "ssn", "phd", "pt", "called", "calling", "reports", "said", "states",
                     "re", "cc", "dr", "mr", "mrs", "ms", "am", "pm", "if", "per", "date", "age",
-                    "sex", "phone", "room", "bed", "unit", "fax", "tel", "acct", "account", "npi"})
+                    "sex", "phone", "room", "bed", "unit", "fax", "tel", "acct", "account", "npi",
+                    "name", "charge", "primary", "covering", "triage", "staff", "float"})
 TITLE, STRONG, WEAK = "title", "strong", "weak"
 # Words after which "X Y, MD" is a person even in capitals: "UPDATED BY X Y, MD".
 _INTRODUCERS = frozenset({"by", "per", "dr", "cc"})
@@ -189,6 +191,12 @@ class NameRecognizer(Recognizer):
                 break
             if not _name_like(tok, evidence, inside=True):
                 break
+            # In capitals any word looks like a name: after a title, "MRS. WARREN AGREED"
+            # stops at WARREN unless the next word is a known name or follows an initial.
+            if evidence == TITLE and tok.caps_line and not (
+                    tok.initial or prev.initial or _known(tok) or prev.lower in PARTICLES
+                    or "'" in tok.text or "-" in tok.text):
+                break
             last, parts, j = j, parts + 1, j + 1
         return last
 
@@ -222,6 +230,7 @@ class NameRecognizer(Recognizer):
             elif not tok.caps_line and len(low) > 2:
                 yield i, i, 0.6  # a first name alone ("Johnny called")
         elif nxt and low in lexicon.surnames() and re.fullmatch(r",[ \t]{1,2}", gap) \
+                and not (len(nxt.text) == 2 and nxt.text.isupper()) \
                 and nxt.lower in lexicon.first_names() and (nxt.caps_line or nxt.text[0].isupper()):
             yield i, i + 1, 0.9
 
