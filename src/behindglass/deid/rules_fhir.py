@@ -120,7 +120,8 @@ FHIR: dict[str, Spec] = {
     "DiagnosticReport.presentedForm": r(Action.DROP, C.OTHER_UNIQUE_ID, None,
                                         "free text: held back for the text de-identifier"),
     "DocumentReference.content": r(Action.DROP, C.OTHER_UNIQUE_ID, None,
-                                   "free text: held back for the text de-identifier"),
+                                   "never loaded as is: the text de-identifier (deid.text) "
+                                   "replaces its PHI before the OMOP note table"),
     "Claim.identifier": r(Action.DROP, C.ACCOUNT_NUMBER),
     "ExplanationOfBenefit.identifier": r(Action.DROP, C.ACCOUNT_NUMBER),
     "Practitioner.id": PROVIDER, "Practitioner.name": DROP_NAME,

@@ -27,6 +27,9 @@ from behindglass.deid.rule_specs import (
 
 FREE_TEXT = r(Action.DROP, C.OTHER_UNIQUE_ID, None,
               "free text may hold any identifier: held back for the text de-identifier")
+NOTE_TEXT = r(Action.DROP, C.OTHER_UNIQUE_ID, None,
+              "never loaded as is: the text de-identifier (deid.text) replaces its PHI "
+              "before the OMOP note table")
 DICOM_UID = r(Action.DROP, C.OTHER_UNIQUE_ID, None, "DICOM UID: unique to one study/image")
 
 #: Synthea CSV export (v3): "<file stem>.<COLUMN>".
@@ -77,9 +80,9 @@ SYNTHEA: dict[str, dict[str, Spec]] = {
         "START_DATE": DATE, "END_DATE": DATE, "START_YEAR": DATE, "END_YEAR": DATE,
         "PAYER": PAYER, "SECONDARY_PAYER": PAYER, "PLAN_OWNERSHIP": KEEP,
         "OWNER_NAME": DROP_NAME},
-    # Not loaded: free text waits for the text de-identifier (rows counted only).
-    "notes": {"Id": r(Action.DROP, C.OTHER_UNIQUE_ID), "PATIENT": PERSON, "ENCOUNTER": VISIT,
-              "DATE": DATE, "TYPE": KEEP, "TEXT": FREE_TEXT},
+    # Loaded by ingest.notes: TEXT only through the text de-identifier (deid.text).
+    "notes": {"Id": r(Action.PSEUDONYMIZE, C.OTHER_UNIQUE_ID, "note"), "PATIENT": PERSON,
+              "ENCOUNTER": VISIT, "DATE": DATE, "TYPE": KEEP, "TEXT": NOTE_TEXT},
     "providers": {"Id": PROVIDER, "ORGANIZATION": CARE_SITE, "NAME": DROP_NAME,
                   "GENDER": KEEP, "SPECIALITY": KEEP, "ADDRESS": DROP_GEO,
                   "CITY": DROP_GEO, "LAT": DROP_GEO, "LON": DROP_GEO, "ZIP": ZIP,
