@@ -285,8 +285,14 @@ def test_overlapping_detections_are_refused():
 
 def test_zip_surrogate_keeps_the_zip3_or_zeroes_a_restricted_one():
     s = Surrogates(SECRET)
-    assert s.zip("02134", "p1") == "02100"
-    assert s.zip("03680", "p1") == "00000"  # 036 is a restricted ZIP3 (< 20,000 people)
+    fake = s.zip("02134", "p1")
+    assert fake[:3] == "021" and fake.isdigit() and len(fake) == 5 and fake != "02134"
+    assert s.zip("02134", "p1") == fake  # keyed: the same every time
+    restricted = s.zip("03680", "p1")
+    assert restricted[:3] == "000"  # 036 is a restricted ZIP3 (< 20,000 people)
+    # the last two digits never reproduce the real ones, even for a ZIP ending in 00
+    assert all(s.zip(f"604{n:02d}", f"p{k}") != f"604{n:02d}"
+               for n in range(100) for k in range(3))
 
 
 def test_email_url_and_ip_surrogates_are_reserved_placeholders():

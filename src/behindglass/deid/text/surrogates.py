@@ -117,8 +117,14 @@ class Surrogates:
     def zip(self, original: str, patient: str | None) -> str:
         digits = re.sub(r"\D", "", original)
         if re.fullmatch(r"\d{5}(?:-\d{4})?", original):
+            # Safe Harbor allows the ZIP3 (or 000 where fewer than 20,000 people live); the
+            # last two digits are keyed noise that never equals the real ones.
             prefix = digits[:3]
-            return ("000" if prefix in load_restricted_zip3().prefixes else prefix) + "00"
+            prefix = "000" if prefix in load_restricted_zip3().prefixes else prefix
+            tail = int(self.code("00", patient, "zip:" + original))
+            if f"{tail:02d}" == digits[3:5]:
+                tail = (tail + 1) % 100
+            return f"{prefix}{tail:02d}"
         return self.code(original, patient, "zip")
 
 
