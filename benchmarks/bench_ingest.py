@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--layout", choices=["ndjson", "bundles"], default="ndjson",
                         help="FHIR only: bulk-export NDJSON or a folder of Bundle files")
     parser.add_argument("--bundle-entries", type=int, default=300)
+    parser.add_argument("--notes", choices=["deidentify", "hold"], default="deidentify",
+                        help="run the text de-identifier over the notes (default) or hold "
+                             "them back")
     parser.add_argument("--validate", action="store_true",
                         help="FHIR only: validate every resource with fhir.resources")
     args = parser.parse_args()
@@ -85,16 +88,17 @@ def main() -> None:
         start = time.perf_counter()
         if args.format == "fhir":
             report = ingest_fhir(work / "extract", work / "site.duckdb", secret, config,
-                                 validate=args.validate)
+                                 validate=args.validate, notes=args.notes)
         else:
-            report = ingest_synthea(work / "extract", work / "site.duckdb", secret, config)
+            report = ingest_synthea(work / "extract", work / "site.duckdb", secret, config,
+                                    notes=args.notes)
         seconds = time.perf_counter() - start
     rows = sum(report.rows.values()) if isinstance(report.rows, dict) else 0
     print(describe())
     layout = f" ({args.layout}{', validated' if args.validate else ''})" \
         if args.format == "fhir" else ""
     print(f"profile {args.profile}, {args.persons:,} persons, {args.format}{layout}, "
-          f"dates={args.dates} "
+          f"dates={args.dates}, notes={args.notes} "
           f"(extract generated in {made:.1f} s, not timed)")
     print(f"  ingest + de-identification  {seconds:.1f} s")
     print(f"  persons/minute              {args.persons / seconds * 60:,.0f}")

@@ -18,14 +18,18 @@ def _args(src: Path, db: Path, key: Path, *extra: str) -> list[str]:
             "2026-01-01", *extra]
 
 
-def test_cli_ingests_and_reports(tmp_path: Path) -> None:
+def _extract_with_a_note(tmp_path: Path) -> tuple[Path, Path, Path]:
     key = tmp_path / "site.key"
     SiteSecret.generate(key)
     src = write_extract(tmp_path / "src")
     (src / "notes.csv").write_text('Id,PATIENT,ENCOUNTER,DATE,TYPE,TEXT\n'
                                    'n1,pat-aaaa-0001,enc-0-0,2019-03-04,letter,"Dear Dr. X,\n'
                                    'Zebulon Quigglesworth was seen."\n')
-    db = tmp_path / "site.duckdb"
+    return key, src, tmp_path / "site.duckdb"
+
+
+def test_cli_ingests_and_reports(tmp_path: Path) -> None:
+    key, src, db = _extract_with_a_note(tmp_path)
     result = CliRunner().invoke(ingest, _args(src, db, key, "--dates", "shift"))
     assert result.exit_code == 0, result.output
     assert "persons" in result.output
@@ -40,13 +44,7 @@ def test_cli_ingests_and_reports(tmp_path: Path) -> None:
 
 
 def test_cli_can_hold_notes_back(tmp_path: Path) -> None:
-    key = tmp_path / "site.key"
-    SiteSecret.generate(key)
-    src = write_extract(tmp_path / "src")
-    (src / "notes.csv").write_text('Id,PATIENT,ENCOUNTER,DATE,TYPE,TEXT\n'
-                                   'n1,pat-aaaa-0001,enc-0-0,2019-03-04,letter,"Dear Dr. X,\n'
-                                   'Zebulon Quigglesworth was seen."\n')
-    db = tmp_path / "site.duckdb"
+    key, src, db = _extract_with_a_note(tmp_path)
     result = CliRunner().invoke(ingest, _args(src, db, key, "--notes", "hold"))
     assert result.exit_code == 0, result.output
     assert "held back" in result.output and "notes.csv (1 rows)" in result.output

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from behindglass.deid.text.model import Detection
+from behindglass.deid.text.recognizers.patterns import PatternRecognizer
 from behindglass.deid.text.registry import Context, Recognizer
 
 _PHONE = re.compile(r"""
@@ -57,29 +58,19 @@ class PhoneRecognizer(Recognizer):
             yield Detection(m.start(), m.end(), "FAX" if fax else "PHONE", self.name)
 
 
-class EmailRecognizer(Recognizer):
+class EmailRecognizer(PatternRecognizer):
     name = "emails"
     labels = ("EMAIL",)
-
-    def detect(self, text: str, context: Context) -> Iterator[Detection]:
-        for m in _EMAIL.finditer(text):
-            yield Detection(m.start(), m.end(), "EMAIL", self.name)
+    patterns = (_EMAIL,)
 
 
-class UrlRecognizer(Recognizer):
+class UrlRecognizer(PatternRecognizer):
     name = "urls"
     labels = ("URL",)
-
-    def detect(self, text: str, context: Context) -> Iterator[Detection]:
-        for m in _URL.finditer(text):
-            yield Detection(m.start(), m.end(), "URL", self.name)
+    patterns = (_URL,)
 
 
-class IpRecognizer(Recognizer):
+class IpRecognizer(PatternRecognizer):
     name = "ips"
     labels = ("IP",)
-
-    def detect(self, text: str, context: Context) -> Iterator[Detection]:
-        for pattern in (_IPV4, _IPV6):
-            for m in pattern.finditer(text):
-                yield Detection(m.start(), m.end(), "IP", self.name)
+    patterns = (_IPV4, _IPV6)

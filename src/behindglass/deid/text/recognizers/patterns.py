@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from behindglass.deid.text.model import Detection
+from behindglass.deid.text.registry import Context, Recognizer
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")
@@ -36,3 +37,13 @@ def spans_of(pattern: re.Pattern[str], text: str, label: str, source: str,
 
 def word_set(words: Iterable[str]) -> frozenset[str]:
     return frozenset(w.strip().lower() for w in words if w.strip())
+
+
+class PatternRecognizer(Recognizer):
+    """A recognizer that is nothing but regular expressions for one label."""
+
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    def detect(self, text: str, context: Context) -> Iterator[Detection]:
+        for pattern in self.patterns:
+            yield from spans_of(pattern, text, self.labels[0], self.name)
