@@ -51,8 +51,13 @@ _RATIO_BEFORE = re.compile(r"(?:\bbp|\bb/p|blood pressure|\bvent|\bac|\bsimv|\bp
                            r"|\bbipap|\bcpap|\bpain|\bstrength|\bpower|\bgrade|\bmurmur|\bapgars?"
                            r"|\breflexes|\brated|\bd5|\bd10|\bmotor|\bratio|\bscore|\bx|\bcarbidopa-levodopa|\bsinemet|\bg|\bp)"
                            r"[\s:]*$", re.IGNORECASE)
-_DATE_WORD_BEFORE = re.compile(r"(?:\bon|\bsince|\buntil|\bfrom|\bdated?|\bdob|\bby|\bbefore"
-                               r"|\bafter|\bseen|\bvisit|\bthrough|\bdue)\s*:?\s*$", re.IGNORECASE)
+_DATE_WORD_BEFORE = re.compile(
+    r"(?:^|\n|\bon|\bsince|\buntil|\bfrom|\bto|\bdated?|\bdob|\bby|\bbefore|\bafter|\bseen"
+    r"|\bvisit|\bthrough|\bdue|\badmitted|\bdischarged|\bscheduled(?:\s+for)?|\breported"
+    r"|\breceived|\bcollected|\bstay|\bfor|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day,?)"
+    r"[ \t]*:?[ \t]*$", re.IGNORECASE)
+# A date standing on its own line or followed by a clock time.
+_DATE_AFTER = re.compile(r"[ \t]*(?:\n|$|\d{1,2}:\d{2})")
 _UNIT_AFTER = re.compile(r"\s*(?:mg|mcg|g\b|ml|mmhg|units?|%|cm|mm|kg|lb|meq|mmol|x\b)",
                          re.IGNORECASE)
 
@@ -81,7 +86,9 @@ def _plausible(m: re.Match[str], text: str) -> bool:
         if re.match(r"\s+(?:of|involved|positive|negative|ns|normal|strength|power|systolic"
                     r"|diastolic|murmur)\b", text[m.end():], re.IGNORECASE):
             return False
-        return not (b in (4, 5, 6, 10) and a <= b and not _DATE_WORD_BEFORE.search(before))
+        scale = b in (4, 5, 6, 10) and a <= b
+        return not scale or bool(_DATE_WORD_BEFORE.search(before)) \
+            or bool(_DATE_AFTER.match(text, m.end()))
     return True
 
 
