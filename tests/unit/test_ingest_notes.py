@@ -338,3 +338,19 @@ def test_a_non_utf8_note_is_a_bad_row(tmp_path: Path) -> None:
         ingest_synthea(src, tmp_path / "site.duckdb", SECRET, config())
     assert [(p.file, p.line, p.reason) for p in err.value.problems] == [
         ("notes.csv", 2, "not UTF-8 text")]
+
+
+def test_detection_on_worker_processes_gives_the_same_notes(
+        sources: dict[str, Path], stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from behindglass.ingest import notes as note_step
+
+    # Move detection to worker processes from the second batch of 4 notes on.
+    monkeypatch.setattr(note_step, "BATCH", 4)
+    monkeypatch.setattr(note_step, "PARALLEL_AFTER", 4)
+    monkeypatch.setattr(note_step.os, "cpu_count", lambda: 2)
+    db = tmp_path / "parallel.duckdb"
+    report = ingest_synthea(sources["csv"], db, SECRET, config("shift"))
+    sequential_db, sequential = stores("csv-shift")
+    assert report.notes_deidentified == sequential.notes_deidentified > 8
+    assert report.note_phi == sequential.note_phi
+    assert _texts(db) == _texts(sequential_db)

@@ -31,9 +31,11 @@ import binascii
 import csv
 import datetime as dt
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,8 @@ from behindglass.ingest.report import Problem
 
 if TYPE_CHECKING:
     from behindglass.deid.text.deidentifier import TextDeidentifier
+    from behindglass.deid.text.model import Detection
+    from behindglass.deid.text.parallel import ParallelDetector
     from behindglass.deid.text.site_lists import SiteLists
     from behindglass.ingest.vocab import CodeMap
 
@@ -66,6 +70,9 @@ LOINC_DOCUMENT_TYPES = {
 NOTE_COLUMNS = ("Id", "PATIENT", "ENCOUNTER", "DATE", "TYPE", "TEXT")
 REQUIRED = ("Id", "PATIENT", "DATE", "TEXT")
 BATCH = 256  # notes de-identified between two stage writes
+# Notes done in this process before detection moves to worker processes (starting them
+# costs about a second each; a small extract never needs them).
+PARALLEL_AFTER = 2 * BATCH
 _TITLE_CHARS, _SOURCE_CHARS = 250, 50  # note_title varchar(250), *_source_value varchar(50)
 MODES = ("deidentify", "hold")
 
@@ -284,6 +291,16 @@ def _timestamp(value: str | None) -> dt.datetime | None:
     return ts
 
 
+class _NoPool:
+    """Marks that worker processes failed once: stay in this process from then on."""
+
+    def close(self) -> None:
+        pass
+
+
+_NO_POOL = _NoPool()
+
+
 @dataclass
 class NoteStep:
     """Checks, de-identifies and stages notes batch by batch."""
@@ -296,21 +313,45 @@ class NoteStep:
     write: Callable[[str, pa.Table], None]
     lock: threading.Lock
     progress: Callable[[str, int], None] | None = None
+    _pool: ParallelDetector | _NoPool | None = None
 
     def run(self, notes: Notes, label: str) -> NoteOutcome:
         out = NoteOutcome()
         batch: list[RawNote] = []
-        for item in notes:
-            if isinstance(item, Problem):
-                out.problems.append(item)
-                continue
-            batch.append(item)
-            if len(batch) >= BATCH:
+        try:
+            for item in notes:
+                if isinstance(item, Problem):
+                    out.problems.append(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= BATCH:
+                    self._batch(batch, out, label)
+                    batch = []  # the raw texts go with the list
+            if batch:
                 self._batch(batch, out, label)
-                batch = []  # the raw texts go with the list
-        if batch:
-            self._batch(batch, out, label)
+        finally:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
         return out
+
+    def _detections(self, notes: list[RawNote], done: int) -> list[list[Detection]]:
+        """Spans of every note: in this process for a small load, on every core once the
+        load is large enough to repay starting the workers."""
+        from behindglass.deid.text.parallel import ParallelDetector
+
+        if self._pool is None and done >= PARALLEL_AFTER and (os.cpu_count() or 1) > 1:
+            self._pool = ParallelDetector(self.deid.site_lists,
+                                          threshold=self.deid.analyzer.threshold)
+        if isinstance(self._pool, ParallelDetector):
+            try:
+                return self._pool.detect([(n.text, n.patient) for n in notes])
+            except BrokenProcessPool:
+                # A worker could not start (e.g. a calling script without a __main__ guard,
+                # which spawned workers re-run): finish in this process, slower but whole.
+                self._pool.close()
+                self._pool = _NO_POOL
+        return [self.deid.detect(n.text, patient=n.patient) for n in notes]
 
     def _check(self, notes: list[RawNote], out: NoteOutcome) -> tuple[list[RawNote], list[int],
                                                                        list[dt.datetime]]:
@@ -349,10 +390,10 @@ class NoteStep:
         if not keep:
             return
         texts: list[str] = []
-        for note in keep:
-            text, found = scrub(self.deid, note.text, note.patient)
+        for note, found in zip(keep, self._detections(keep, out.notes), strict=True):
+            text, counts = scrub(self.deid, note.text, note.patient, found)
             texts.append(text)
-            out.phi.update(found)
+            out.phi.update(counts)
         patients = pa.array([n.patient for n in keep], pa.string())
         when = deidentify_dates(pa.array(stamps, pa.timestamp("us")), mode=self.cfg.date_mode,
                                 person_keys=patients, secret=self.secret,
@@ -386,11 +427,13 @@ class NoteStep:
                 self.progress(f"{label} (de-identified)", out.notes)
 
 
-def scrub(deid: TextDeidentifier, text: str,
-          patient: str | None) -> tuple[str, Counter[str]]:
+def scrub(deid: TextDeidentifier, text: str, patient: str | None,
+          found: list[Detection] | None = None) -> tuple[str, Counter[str]]:
     """The de-identified text and the number of PHI spans replaced per label (detected
-    once; spans of the labels the de-identifier keeps, STATE, are not counted)."""
-    found = deid.detect(text, patient=patient)
+    once, here or by the caller; spans of the labels the de-identifier keeps, STATE, are
+    not counted)."""
+    if found is None:
+        found = deid.detect(text, patient=patient)
     counts = Counter(d.label for d in found if d.label not in deid.keep)
     return deid.replace(text, found, patient=patient), counts
 
