@@ -43,15 +43,13 @@ def _ner(value: str | None) -> bool | str:
 
 
 def _secret(secret_file: Path | None, create: bool) -> Any:
-    from behindglass.deid.secret import SiteSecret, load_secret
+    from behindglass.cli.site_secret import site_secret
+    from behindglass.deid.secret import SiteSecret
 
     if secret_file is None:
         # Tags need no secret; an ephemeral one keeps the API uniform and links nothing.
         return SiteSecret(os.urandom(32))
-    if create and not secret_file.exists():
-        SiteSecret.generate(secret_file)
-        click.echo(f"created a new site secret at {secret_file}", err=True)
-    return load_secret(secret_file)
+    return site_secret(secret_file, create, "other surrogates and date shifts")
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -47,16 +47,12 @@ def dicom(in_dir: Path, out_dir: Path, secret_file: Path, create_secret: bool, d
     removed unless kept with --keep-private; files that may show burned-in text are listed
     in OUT_DIR/deid-report.json for review (pixels are not cleaned).
     """
+    from behindglass.cli.site_secret import site_secret
     from behindglass.core.errors import DeidError
     from behindglass.deid.dicom import DicomDeidConfig, deidentify_folder, parse_private_tag
-    from behindglass.deid.secret import SiteSecret, load_secret
 
     try:
-        if create_secret and not secret_file.exists():
-            SiteSecret.generate(secret_file)
-            click.echo(f"created a new site secret at {secret_file}: keep it, and keep it "
-                       "here; a different secret gives unrelated UIDs and shifts", err=True)
-        secret = load_secret(secret_file)
+        secret = site_secret(secret_file, create_secret, "unrelated UIDs and shifts")
         config = DicomDeidConfig(
             secret=secret, dates=date_mode,  # type: ignore[arg-type]
             max_shift_days=max_shift_days,

@@ -65,15 +65,11 @@ def ingest(src: Path, fmt: str, db: Path, secret_file: Path, create_secret: bool
     Every column passes the Safe Harbor rule catalogue (unknown columns are dropped); on
     too many bad rows nothing is written and the rows are listed by file and line.
     """
+    from behindglass.cli.site_secret import site_secret
     from behindglass.deid.safe_harbor import DeidConfig
-    from behindglass.deid.secret import SiteSecret, load_secret
     from behindglass.ingest import IngestError, ingest_fhir, ingest_synthea
 
-    if create_secret and not secret_file.exists():
-        SiteSecret.generate(secret_file)
-        click.echo(f"created a new site secret at {secret_file}: keep it, and keep it here; "
-                   "a different secret gives unlinkable ids", err=True)
-    secret = load_secret(secret_file)
+    secret = site_secret(secret_file, create_secret, "unlinkable ids")
     ref = reference_date.date() if reference_date else dt.date.today()
     cfg = DeidConfig(date_mode=date_mode, max_shift_days=max_shift_days, reference_date=ref)
     show = not quiet and sys.stderr.isatty()
