@@ -318,6 +318,37 @@ def test_characterization_across_three_real_sites(network: Network) -> None:
     assert digest(bodies[0]) in digests.values()
 
 
+def test_circe_cohort_across_three_sites_reproduces_the_published_count(
+        network: Network) -> None:
+    """CDMConnector's GIBleed_male.json gives 237 persons on the whole of GiBleed; split
+    across three sites and run by each site's own Circe engine, the pooled count is the
+    same, and each site's number is what ``cohort generate`` finds on its own store."""
+    from behindglass.core.circe import load_circe
+    from behindglass.engine.circe import generate_cohort
+    from behindglass.engine.duckdb_backend import DuckDBBackend
+
+    path = DATA / "ohdsi-cohort-definitions" / "cdmconnector" / "example_cohorts"
+    male = Cohort.from_circe(path / "GIBleed_male.json")
+    net = connect(network.url, network.researcher)
+    study = net.study("GI bleed, male (Circe)", cohorts={"male": male})
+    study.add(CohortCount("male"))
+    study.add(Characterize("male", by=["sex", "age_band"], top_n=5, window_days=None,
+                           name="Male GI bleed"))
+    result = study.run(timeout=45, progress=False)
+    assert result.complete and result.refusals == []
+    per_site = {}
+    for site in SITES:
+        with DuckDBBackend(network.dbs[site]) as backend:
+            per_site[site] = generate_cohort(backend, load_circe(path / "GIBleed_male.json")
+                                             ).persons
+    assert sum(per_site.values()) == 237
+    assert result["CohortCount"].to_pandas()["count"].iloc[0] == 237
+    sex = result["Male GI bleed"].table("sex")
+    rows = {tuple(r["key"]): r for r in sex["rows"]}
+    assert set(rows) == {("male",)}  # the inclusion rule "Male" held at every site
+    assert rows[("male",)]["sites"] == per_site
+
+
 def test_sites_ride_out_a_hub_restart_and_stop_cleanly(network: Network) -> None:
     assert network.hub is not None
     assert stop(network.hub) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it got
@@ -327,7 +358,7 @@ def test_sites_ride_out_a_hub_restart_and_stop_cleanly(network: Network) -> None
     study = net.study("after restart", cohorts={"all": Cohort.everyone()})
     result = study.add(CohortCount("all")).run(timeout=30, progress=False)
     assert result.complete and result["CohortCount"].sites == list(SITES)
-    assert len(net.studies()) == 2  # the first study survived the restart
+    assert len(net.studies()) == 3  # the earlier studies survived the restart
     for site, proc in network.agents.items():
         assert proc.poll() is None, f"{site} agent died: {network.log(site).read_text()}"
         # Ctrl-C at one site, a service manager's SIGTERM at the others

@@ -26,8 +26,12 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
               "Generate synthetic clinical notes with labelled PHI (development corpora)."),
     "deid": ("behindglass.cli.deid_cmd", "deid",
              "De-identify free text and DICOM; score a de-identifier on a gold corpus."),
+    "cohort": ("behindglass.cli.cohort_cmd", "cohort",
+               "Generate cohorts from OHDSI Circe (ATLAS) definitions on a site store."),
     "risk": ("behindglass.cli.risk_cmd", "risk",
              "Re-identification risk of a site store (k-anonymity, l-diversity)."),
+    "dq": ("behindglass.cli.dq_cmd", "dq",
+           "Data quality of a site store: DQD-style checks and an Achilles-style profile."),
 }
 
 

@@ -10,11 +10,14 @@ No code ever does.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from behindglass.core.canonical import digest
+from behindglass.core.circe import CohortExpression, parse_circe
 from behindglass.core.errors import SpecError
 
 Domain = Literal[
@@ -55,9 +58,20 @@ class Cohort(BaseModel):
     post_observation_days: int = Field(default=0, ge=0)
     index_start: dt.date | None = None
     index_end: dt.date | None = None
+    circe: dict[str, Any] | None = Field(
+        default=None, description="an OHDSI Circe cohort expression, run unchanged at sites")
 
     @model_validator(mode="after")
     def _consistent(self) -> Cohort:
+        if self.circe is not None:
+            if self.model_dump(exclude={"circe"}) != Cohort().model_dump(exclude={"circe"}):
+                raise ValueError("a Circe cohort carries its whole definition in 'circe'; "
+                                 "do not combine it with builder fields")
+            try:
+                parse_circe(self.circe, where="circe")
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+            return self
         if (self.domain is None) != (self.concepts is None):
             raise ValueError("domain and concepts go together: give both or neither")
         if self.domain == "death" and self.concepts is None:
@@ -71,6 +85,31 @@ class Cohort(BaseModel):
         return self
 
     # -- builders -----------------------------------------------------------------------
+    @classmethod
+    def from_circe(cls, definition: str | Path | dict[str, Any]) -> Cohort:
+        """A cohort from an OHDSI Circe definition: a JSON file as ATLAS exports it, or
+        the parsed dict. Sites run it with their Circe engine, unchanged."""
+        if isinstance(definition, dict):
+            data, where = definition, "circe"
+        else:
+            path = Path(definition)
+            try:
+                data = json.loads(path.read_text(encoding="utf-8-sig"))
+            except OSError as exc:
+                raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"{path}: not valid JSON: {exc}") from None
+            where = path.name
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: a Circe definition is a JSON object")
+        parse_circe(data, where=where)  # errors name the file and the JSON path
+        return cls(circe=data)
+
+    @property
+    def expression(self) -> CohortExpression | None:
+        """The parsed Circe expression, for Circe cohorts."""
+        return None if self.circe is None else parse_circe(self.circe)
+
     @classmethod
     def everyone(cls) -> Cohort:
         """Every person with an observation period; index = start of their first one."""

@@ -11,7 +11,9 @@ import duckdb
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import EngineError
 from behindglass.core.sitedata import ConceptDomain, Dimension
+from behindglass.engine.circe import generate_cohort
 from behindglass.engine.cohort_sql import DOMAIN_TABLES, cohort_sql
+from behindglass.engine.duckdb_backend import DuckDBBackend
 
 AGE_BAND_WIDTH = 10
 AGE_BAND_TOP = 90  # Safe Harbor: every age of 90 and above is one band
@@ -91,9 +93,20 @@ class DuckDBSiteData:
         key = cohort.fingerprint
         if key not in self._materialised:
             name = f"bg_cohort_{key}"
-            self._query(f"CREATE OR REPLACE TEMP TABLE {name} AS {cohort_sql(cohort)}")
+            self._query(f"CREATE OR REPLACE TEMP TABLE {name} AS {self._members_sql(cohort)}")
             self._materialised[key] = name
         return self._materialised[key]
+
+    def _members_sql(self, cohort: Cohort) -> str:
+        expression = cohort.expression
+        if expression is None:
+            return cohort_sql(cohort)
+        # a Circe cohort may enter a person more than once; person-level questions use
+        # the person's first entry as the index date
+        generated = generate_cohort(DuckDBBackend.from_connection(self._con, str(self.path)),
+                                    expression)
+        return (f"SELECT subject_id AS person_id, MIN(cohort_start_date) AS index_date"
+                f" FROM {generated.table} GROUP BY subject_id")
 
     def count_persons(self, cohort: Cohort) -> int:
         table = self.members(cohort)

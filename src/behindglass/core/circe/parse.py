@@ -452,3 +452,31 @@ def load_circe(path: str | Path) -> CohortExpression:
     except OSError as exc:
         raise SpecError(f"{p}: cannot read: {exc.strerror}") from None
     return parse_circe(text, where=p.name)
+
+
+def load_definitions(path: str | Path) -> list[tuple[int | None, str, CohortExpression]]:
+    """One definition, or a CohortGenerator definition set (a JSON list of objects with
+    ``cohortId``, ``cohortName`` and ``json``, the expression as text): ``(id, name,
+    expression)`` for each."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{p}: not valid JSON: {exc}") from None
+    if isinstance(data, Mapping):
+        return [(None, p.stem, parse_circe(data, where=p.name))]
+    if not isinstance(data, list):
+        raise SpecError(f"{p}: expected a cohort definition or a list of them")
+    out: list[tuple[int | None, str, CohortExpression]] = []
+    for i, item in enumerate(data):
+        where = f"{p.name}[{i}]"
+        entry = _Obj(item, where, {"cohortId", "cohortName", "json", "sql", "expression"})
+        body = entry.get("json") if entry.get("json") is not None else entry.get("expression")
+        if body is None:
+            raise SpecError(f"{where}: a definition set entry needs 'json'")
+        cid = _opt(entry.get("cohortId"), _int, entry.at("cohortId"))
+        out.append((cid, str(entry.get("cohortName") or f"cohort {i + 1}"),
+                    parse_circe(body, where=f"{where}.json")))
+    return out
