@@ -1,4 +1,5 @@
-"""``behindglass omop``: create an empty OMOP CDM v5.4 store and load OMOP CSV extracts."""
+"""``behindglass omop``: create an empty OMOP CDM v5.4 store, load OMOP CSV extracts, and
+copy a store into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -91,3 +92,34 @@ def ddl() -> None:
     from behindglass.omop.schema import cdm_ddl
 
     click.echo(cdm_ddl(), nl=False)
+
+
+@omop.command("to-postgres")
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("url")
+@click.option("--schema", default=None,
+              help="PostgreSQL schema to fill (default: the URL's schema= parameter, "
+                   "else public)")
+@click.option("--replace", is_flag=True,
+              help="overwrite the CDM tables of a schema that already holds CDM rows")
+@click.option("--quiet", "-q", is_flag=True, help="no per-table lines, no summary")
+def to_postgres(db: Path, url: str, schema: str | None, replace: bool, quiet: bool) -> None:
+    """Copy the CDM of the DuckDB store DB into PostgreSQL at URL (postgresql://...).
+
+    One transaction: on any error the schema is left exactly as it was. Keep the password
+    out of URL: libpq reads PGPASSWORD and ~/.pgpass.
+    """
+    from behindglass.engine.connect import split_schema
+    from behindglass.omop.postgres_copy import copy_cdm_to_postgres
+
+    conninfo, url_schema = split_schema(url)
+
+    def progress(table: str, done: int, total: int) -> None:
+        if not quiet and done == total:
+            click.echo(f"  {table}: {total:,} rows", err=True)
+
+    report = copy_cdm_to_postgres(db, conninfo, schema or url_schema, replace=replace,
+                                  progress=progress)
+    if not quiet:
+        click.echo(f"copied {report.total_rows:,} rows of {len(report.rows)} CDM tables from "
+                   f"{db.name} to {report.target} in {report.seconds:.1f} s", err=True)
