@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS {s}.cohort_censor_stats (cohort_definition_id BIGINT,
 """
 
 
-def reference_sql(definition: str, cohort_id: int = 1, schema: str = "main") -> list[str]:
+def reference_sql(definition: str, cohort_id: int = 1, schema: str = "main",
+                  results: str | None = None) -> list[str]:
     from circe.api import build_cohort_query, cohort_expression_from_json
     from circe.cohortdefinition.cohort_expression_query_builder import (
         BuildExpressionQueryOptions,
@@ -40,8 +41,8 @@ def reference_sql(definition: str, cohort_id: int = 1, schema: str = "main") -> 
     options = BuildExpressionQueryOptions()
     options.cdm_schema = schema
     options.vocabulary_schema = schema
-    options.result_schema = schema
-    options.target_table = f"{schema}.cohort"
+    options.result_schema = results or schema
+    options.target_table = f"{results or schema}.cohort"
     options.cohort_id = cohort_id
     options.generate_stats = True
     sql = build_cohort_query(cohort_expression_from_json(definition), options)
@@ -49,18 +50,21 @@ def reference_sql(definition: str, cohort_id: int = 1, schema: str = "main") -> 
     return [s for s in split_sql(sql) if s.strip()]
 
 
-def run(con: object, definition: str, cohort_id: int = 1) -> tuple[list[tuple], float]:
-    """Execute the reference SQL on a DuckDB connection; returns cohort rows and seconds."""
-    for stmt in RESULT_TABLES.format(s="main").split(";"):
+def run(con: object, definition: str, cohort_id: int = 1, results: str = "main"
+        ) -> tuple[list[tuple], float]:
+    """Execute the reference SQL on a DuckDB connection whose default schema holds the CDM;
+    result tables go to ``results``. Returns cohort rows and seconds."""
+    for stmt in RESULT_TABLES.format(s=results).split(";"):
         if stmt.strip():
             con.execute(stmt)  # type: ignore[attr-defined]
-    statements = reference_sql(definition, cohort_id)
+    con.execute(f"DELETE FROM {results}.cohort")  # type: ignore[attr-defined]
+    statements = reference_sql(definition, cohort_id, results=results)
     began = time.perf_counter()
     for stmt in statements:
         con.execute(stmt)  # type: ignore[attr-defined]
     seconds = time.perf_counter() - began
     rows = con.execute(  # type: ignore[attr-defined]
-        "SELECT subject_id, cohort_start_date, cohort_end_date FROM main.cohort"
+        f"SELECT subject_id, cohort_start_date, cohort_end_date FROM {results}.cohort"
         f" WHERE cohort_definition_id = {int(cohort_id)} ORDER BY 1, 2, 3").fetchall()
     return rows, seconds
 

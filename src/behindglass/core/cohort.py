@@ -10,7 +10,6 @@ No code ever does.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from behindglass.core.canonical import digest
 from behindglass.core.circe import CohortExpression, parse_circe
+from behindglass.core.circe.parse import read_json
 from behindglass.core.errors import SpecError
 
 Domain = Literal[
@@ -92,14 +92,7 @@ class Cohort(BaseModel):
         if isinstance(definition, dict):
             data, where = definition, "circe"
         else:
-            path = Path(definition)
-            try:
-                data = json.loads(path.read_text(encoding="utf-8-sig"))
-            except OSError as exc:
-                raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
-            except json.JSONDecodeError as exc:
-                raise SpecError(f"{path}: not valid JSON: {exc}") from None
-            where = path.name
+            data, where = read_json(definition), Path(definition).name
         if not isinstance(data, dict):
             raise SpecError(f"{where}: a Circe definition is a JSON object")
         parse_circe(data, where=where)  # errors name the file and the JSON path

@@ -444,14 +444,20 @@ def parse_circe(data: Mapping[str, Any] | str, where: str = "cohort") -> CohortE
     return expression
 
 
-def load_circe(path: str | Path) -> CohortExpression:
-    """Read one Circe cohort definition file."""
+def read_json(path: str | Path) -> Any:
+    """The JSON of a definition file; SpecError naming the file if unreadable."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        return json.loads(p.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise SpecError(f"{p}: cannot read: {exc.strerror}") from None
-    return parse_circe(text, where=p.name)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{p}: not valid JSON: {exc}") from None
+
+
+def load_circe(path: str | Path) -> CohortExpression:
+    """Read one Circe cohort definition file."""
+    return parse_circe(read_json(path), where=Path(path).name)
 
 
 def load_definitions(path: str | Path) -> list[tuple[int | None, str, CohortExpression]]:
@@ -459,12 +465,7 @@ def load_definitions(path: str | Path) -> list[tuple[int | None, str, CohortExpr
     ``cohortId``, ``cohortName`` and ``json``, the expression as text): ``(id, name,
     expression)`` for each."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{p}: not valid JSON: {exc}") from None
+    data = read_json(p)
     if isinstance(data, Mapping):
         return [(None, p.stem, parse_circe(data, where=p.name))]
     if not isinstance(data, list):

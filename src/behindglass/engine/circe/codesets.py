@@ -16,7 +16,7 @@ def _ids(items: list[ConceptSetItem]) -> str:
     return int_list([i.concept_id for i in items])
 
 
-def _concepts(items: list[ConceptSetItem]) -> str:
+def _with_descendants(items: list[ConceptSetItem]) -> str:
     parts = [f"SELECT concept_id FROM concept WHERE concept_id IN ({_ids(items)})"]
     desc = [i for i in items if i.include_descendants]
     if desc:
@@ -25,19 +25,15 @@ def _concepts(items: list[ConceptSetItem]) -> str:
             " ON ca.descendant_concept_id = c.concept_id"
             f" WHERE c.invalid_reason IS NULL AND ca.ancestor_concept_id IN ({_ids(desc)})"
         )
-    query = " UNION ".join(parts)
+    return " UNION ".join(parts)
+
+
+def _concepts(items: list[ConceptSetItem]) -> str:
+    query = _with_descendants(items)
     mapped = [i for i in items if i.include_mapped]
     if mapped:
-        inner = [f"SELECT concept_id FROM concept WHERE concept_id IN ({_ids(mapped)})"]
-        mapped_desc = [i for i in mapped if i.include_descendants]
-        if mapped_desc:
-            inner.append(
-                "SELECT c.concept_id FROM concept c JOIN concept_ancestor ca"
-                " ON ca.descendant_concept_id = c.concept_id WHERE c.invalid_reason IS NULL"
-                f" AND ca.ancestor_concept_id IN ({_ids(mapped_desc)})"
-            )
         query += (
-            " UNION SELECT cr.concept_id_1 FROM (" + " UNION ".join(inner) + ") M"
+            f" UNION SELECT cr.concept_id_1 FROM ({_with_descendants(mapped)}) M"
             " JOIN concept_relationship cr ON cr.concept_id_2 = M.concept_id"
             " AND cr.relationship_id = 'Maps to' AND cr.invalid_reason IS NULL"
         )
