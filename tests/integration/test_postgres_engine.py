@@ -4,6 +4,7 @@ from a DuckDB store, and the ``omop to-postgres`` command as a user runs it."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import uuid
@@ -297,3 +298,29 @@ def test_cli_to_postgres_end_to_end(gibleed: Path, pg_url: str, schema: str) -> 
     forced = _cli("to-postgres", str(gibleed), pg_url, "--schema", schema, "--replace", "-q")
     assert forced.returncode == 0 and forced.stderr == ""
     assert _pg_counts(pg_url, schema)["person"] == 2694
+
+
+def test_cohort_generate_on_postgres_gives_the_published_counts(
+        gibleed: Path, pg_url: str, schema: str) -> None:
+    """The whole path a site on PostgreSQL takes: GiBleed copied in, then the CDMConnector
+    definitions through ``behindglass cohort generate --db URL`` (479 and 237 persons),
+    with the same inclusion statistics as on DuckDB."""
+    from behindglass.omop.postgres_copy import copy_cdm_to_postgres
+
+    copy_cdm_to_postgres(gibleed, pg_url, schema)
+    example = DATA / "ohdsi-cohort-definitions" / "cdmconnector" / "example_cohorts"
+    defs = [str(example / "GiBleed_default.json"), str(example / "GIBleed_male.json")]
+    sep = "&" if "?" in pg_url else "?"
+    outputs = {}
+    for target in (f"{pg_url}{sep}schema={schema}", str(gibleed)):
+        done = subprocess.run(
+            [sys.executable, "-m", "behindglass.cli.main", "cohort", "generate", *defs,
+             "--db", target, "--json"], capture_output=True, text=True, timeout=300,
+            check=False)
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        outputs[target] = [{k: c[k] for k in ("persons", "entries", "inclusion")}
+                           for c in doc["cohorts"]]
+    on_pg, on_duck = outputs.values()
+    assert [c["persons"] for c in on_pg] == [479, 237]
+    assert on_pg == on_duck
