@@ -54,40 +54,6 @@ class PostgresDialect(SqlDialect):
     name = "postgres"
 
 
-class TrinoDialect(SqlDialect):
-    """Trino has no ``date + integer``; compiled and parsed in tests, not yet run."""
-
-    name = "trino"
-
-    def date_add(self, date_sql: str, days: int | str) -> str:
-        if isinstance(days, int) and days == 0:
-            return date_sql
-        return f"date_add('day', CAST({days} AS BIGINT), {date_sql})"
-
-    def days_between(self, start_sql: str, end_sql: str) -> str:
-        return f"date_diff('day', {start_sql}, {end_sql})"
-
-
-class SparkDialect(SqlDialect):
-    """Spark SQL and Databricks; compiled and parsed in tests, not yet run."""
-
-    name = "spark"
-
-    def date_add(self, date_sql: str, days: int | str) -> str:
-        if isinstance(days, int) and days == 0:
-            return date_sql
-        return f"date_add({date_sql}, CAST({days} AS INT))"
-
-    def days_between(self, start_sql: str, end_sql: str) -> str:
-        return f"datediff({end_sql}, {start_sql})"
-
-    def create_temp_table(self, name: str, select_sql: str) -> str:
-        return f"CREATE TEMPORARY VIEW {name} AS {select_sql}"
-
-    def drop_table(self, name: str) -> str:
-        return f"DROP VIEW IF EXISTS {name}"
-
-
 DIALECTS: dict[str, SqlDialect] = {
-    d.name: d for d in (DuckDBDialect(), PostgresDialect(), TrinoDialect(), SparkDialect())
+    d.name: d for d in (DuckDBDialect(), PostgresDialect())
 }
