@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,16 @@ def pg_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def gibleed_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eunomia GiBleed loaded once per session into a DuckDB file; read it, never write it."""
+    from behindglass.omop.loader import load_omop
+
+    src = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eunomia-gibleed"
+    if not src.exists():
+        pytest.skip(f"{src} not found in the shared data")
+    db = tmp_path_factory.mktemp("gibleed") / "gibleed.duckdb"
+    load_omop(src, db)
+    return db

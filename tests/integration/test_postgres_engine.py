@@ -27,7 +27,6 @@ from tests.spec.cdm_builder import drop_postgres_cdm, duckdb_cdm, postgres_cdm
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-GIBLEED = DATA / "eunomia-gibleed"
 SECRET = "s3cr3t-Pw0rd"
 
 PERIODS = [
@@ -66,14 +65,8 @@ def schema(pg_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def gibleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not GIBLEED.exists():
-        pytest.skip(f"{GIBLEED.name} not found in the shared data")
-    from behindglass.omop.loader import load_omop
-
-    path = tmp_path_factory.mktemp("gibleed") / "gibleed.duckdb"
-    load_omop(GIBLEED, path)
-    return path
+def gibleed(gibleed_db: Path) -> Path:
+    return gibleed_db
 
 
 # -- the Backend contract, same answers on every engine ---------------------------------------

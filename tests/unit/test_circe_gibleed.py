@@ -25,12 +25,8 @@ pytestmark = pytest.mark.skipif(not (DATA / "eunomia-gibleed").exists(),
 
 
 @pytest.fixture(scope="module")
-def gibleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from behindglass.omop.loader import load_omop
-
-    db = tmp_path_factory.mktemp("gibleed") / "gibleed.duckdb"
-    load_omop(DATA / "eunomia-gibleed", db)
-    return db
+def gibleed(gibleed_db: Path) -> Path:
+    return gibleed_db
 
 
 @pytest.fixture()

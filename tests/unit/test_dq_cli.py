@@ -12,10 +12,6 @@ from click.testing import CliRunner
 
 from behindglass.cli.main import cli
 from behindglass.core.errors import SpecError
-from behindglass.omop.loader import load_omop
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-GIBLEED = DATA / "eunomia-gibleed"
 
 TOP_KEYS = {"cdm_version", "engine", "generated_at", "seconds", "min_cell",
             "thresholds_overridden", "summary", "checks"}
@@ -25,12 +21,8 @@ CHECK_KEYS = {"check_id", "name", "level", "category", "subcategory", "context",
 
 
 @pytest.fixture(scope="module")
-def gibleed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not GIBLEED.exists():
-        pytest.skip(f"{GIBLEED} not available")
-    db = tmp_path_factory.mktemp("dq") / "gibleed.duckdb"
-    load_omop(GIBLEED, db)
-    return db
+def gibleed(gibleed_db: Path) -> Path:
+    return gibleed_db
 
 
 def dq(*args: str) -> tuple[int, Any, str]:
