@@ -58,17 +58,14 @@ class DuckDBSiteData:
         self.path = Path(db_path)
         if not self.path.exists():
             raise EngineError(f"{self.path}: no such site database")
-        try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise EngineError(f"{self.path}: cannot open as DuckDB: {exc}") from None
+        self._backend = DuckDBBackend(self.path, read_only=read_only)
         self._materialised: dict[str, str] = {}
 
     @classmethod
     def from_connection(cls, con: duckdb.DuckDBPyConnection) -> DuckDBSiteData:
         self = cls.__new__(cls)
         self.path = Path("<connection>")
-        self._con = con
+        self._backend = DuckDBBackend.from_connection(con, str(self.path))
         self._materialised = {}
         return self
 
@@ -80,13 +77,10 @@ class DuckDBSiteData:
         self.close()
 
     def close(self) -> None:
-        self._con.close()
+        self._backend.close()
 
     def _query(self, sql: str) -> list[tuple]:
-        try:
-            return self._con.execute(sql).fetchall()
-        except duckdb.Error as exc:
-            raise EngineError(f"{self.path}: query failed: {exc}") from None
+        return self._backend.fetchall(sql)
 
     def members(self, cohort: Cohort) -> str:
         """Name of a temporary table holding (person_id, index_date) for the cohort."""
@@ -103,8 +97,7 @@ class DuckDBSiteData:
             return cohort_sql(cohort)
         # a Circe cohort may enter a person more than once; person-level questions use
         # the person's first entry as the index date
-        generated = generate_cohort(DuckDBBackend.from_connection(self._con, str(self.path)),
-                                    expression)
+        generated = generate_cohort(self._backend, expression)
         return (f"SELECT subject_id AS person_id, MIN(cohort_start_date) AS index_date"
                 f" FROM {generated.table} GROUP BY subject_id")
 

@@ -7,7 +7,7 @@ and checks every value, so the engine can trust what it compiles.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Union
 
 LimitType = Literal["First", "All", "Last"]
@@ -190,7 +190,6 @@ class CohortExpression:
     censor_window: Period = Period(None, None)
     era_pad: int = 0
     title: str | None = None
-    source: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def concept_set(self, codeset_id: int) -> ConceptSet:
         for cs in self.concept_sets:

@@ -435,7 +435,6 @@ def parse_circe(data: Mapping[str, Any] | str, where: str = "cohort") -> CohortE
         censor_window=_period(obj.get("CensorWindow") or {}, obj.at("CensorWindow")),
         era_pad=_int(collapse.get("EraPad") or 0, collapse.at("EraPad")),
         title=obj.get("Title"),
-        source=dict(cast(Mapping[str, Any], data)),
     )
     if collapse.get("CollapseType") not in (None, "ERA"):
         raise SpecError(f"{collapse.at('CollapseType')}: only ERA collapse is defined by Circe")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from behindglass.core.circe.model import CohortExpression
@@ -52,7 +52,10 @@ class CohortGeneration:
     person: ModeStats
     censored_persons: int  # persons the censor window removed entirely
     seconds: float
-    rule_names: tuple[str, ...] = field(default=())
+
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.event.rules)
 
     def to_dict(self) -> dict[str, Any]:
         def mode(m: ModeStats) -> dict[str, Any]:
@@ -122,11 +125,11 @@ def generate_cohort(backend: Backend, expression: CohortExpression, cohort_id: i
     entries, persons = backend.fetchall(
         f"SELECT COUNT(*), COUNT(DISTINCT subject_id) FROM {cohort}")[0]
     before = backend.fetchall(f"SELECT COUNT(DISTINCT person_id) FROM {final}")[0][0]
-    for name in (primary, qualified, inclusion, included, rows, best):
+    for name in (ctx.codesets, primary, qualified, inclusion, masks, included, rows, final, best):
         backend.execute(backend.dialect.drop_table(name))
     return CohortGeneration(
         cohort_id=cohort_id, table=cohort, entries=int(entries), persons=int(persons),
         event=event_stats, person=person_stats,
         censored_persons=int(before) - int(persons),
-        seconds=time.perf_counter() - began, rule_names=names,
+        seconds=time.perf_counter() - began,
     )
