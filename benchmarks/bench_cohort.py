@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe
 
 from behindglass.core.cohort import Cohort
-from behindglass.engine.duckdb_store import DuckDBSiteData
+from behindglass.engine.site_store import SiteStore
 from behindglass.omop.loader import load_omop
 from behindglass.synth import generate_site
 
@@ -64,7 +64,7 @@ def main() -> None:
     ours, hand = [], []
     counts = set()
     for _ in range(args.repeat):
-        with DuckDBSiteData(db) as data:
+        with SiteStore.open(db) as data:
             start = time.perf_counter()
             counts.add(("ours", data.count_persons(cohort)))
             ours.append(time.perf_counter() - start)

@@ -26,12 +26,14 @@ RARE_CONCEPT = 999_999_001
 
 def plant(db: Path) -> None:
     con = duckdb.connect(str(db))
-    con.execute("ALTER TABLE person ADD COLUMN person_source_value VARCHAR")
     con.execute(f"UPDATE person SET person_source_value = '{CANARY}-MRN-' || person_id")
     con.execute("UPDATE person SET year_of_birth = 1905 WHERE person_id = 40")
-    con.execute("INSERT INTO condition_occurrence VALUES (900, 11, ?, DATE '2012-03-04'), "
-                "(901, 12, ?, DATE '2012-03-04')", [RARE_CONCEPT, RARE_CONCEPT])
-    con.execute("INSERT INTO concept VALUES (?, ?)", [RARE_CONCEPT, f"{CANARY} syndrome"])
+    con.execute("INSERT INTO condition_occurrence (condition_occurrence_id, person_id,"
+                " condition_concept_id, condition_start_date) VALUES"
+                " (900, 11, ?, DATE '2012-03-04'), (901, 12, ?, DATE '2012-03-04')",
+                [RARE_CONCEPT, RARE_CONCEPT])
+    con.execute("INSERT INTO concept (concept_id, concept_name) VALUES (?, ?)",
+                [RARE_CONCEPT, f"{CANARY} syndrome"])
     con.close()
 
 

@@ -9,16 +9,11 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import httpx
 import pytest
 
 from behindglass.analyses.requests import Characterize, CohortCount
@@ -26,154 +21,12 @@ from behindglass.client import connect
 from behindglass.core.canonical import digest
 from behindglass.core.cohort import Cohort
 from behindglass.governance.audit import read_entries, verify
+from tests.integration.harness import DATA, MIN_CELL, SITES, Network, stop
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-SITES = ("site-a", "site-b", "site-c")
-MIN_CELL = 11
 GI_BLEED = 192671
 BY = ["sex", "age_band", "race", "ethnicity", "index_year"]
-
-
-# -- site databases ------------------------------------------------------------------------
-def split_sites(full: Path, out: Path) -> dict[str, Path]:
-    """Persons split by person_id % 3; tables without person_id (vocabulary, ...) whole."""
-    con = duckdb.connect(str(full), read_only=True)
-    tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
-    with_person = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.columns WHERE column_name = 'person_id' "
-        "AND table_schema = 'main'").fetchall()}
-    con.close()
-    paths = {}
-    for k, site in enumerate(SITES):
-        path = out / f"{site}.duckdb"
-        con = duckdb.connect(str(path))
-        con.execute(f"ATTACH '{full}' AS src (READ_ONLY)")
-        for table in tables:
-            where = f" WHERE person_id % 3 = {k}" if table in with_person else ""
-            con.execute(f"CREATE TABLE {table} AS SELECT * FROM src.{table}{where}")
-        con.execute("DETACH src")
-        con.close()
-        paths[site] = path
-    return paths
-
-
-@pytest.fixture(scope="module")
-def site_dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from behindglass.omop.loader import load_omop
-
-    src = DATA / "eunomia-gibleed"
-    if not src.exists():
-        pytest.skip(f"{src} not found")
-    work = tmp_path_factory.mktemp("sites")
-    load_omop(src, work / "full.duckdb")
-    return split_sites(work / "full.duckdb", work)
-
-
-# -- processes -----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bg(*args: str) -> list[str]:
-    return [sys.executable, "-m", "behindglass.cli.main", *args]
-
-
-def add(kind: str, name: str, state: Path) -> str:
-    done = subprocess.run(bg("hub", f"add-{kind}", name, "--state", str(state)),
-                          capture_output=True, text=True, check=True, timeout=60)
-    return done.stdout.strip()
-
-
-def stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            return proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return -9
-    return proc.returncode
-
-
-class Network:
-    def __init__(self, work: Path, dbs: dict[str, Path]) -> None:
-        self.work = work
-        self.dbs = dbs
-        self.state = work / "hub"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.tokens = {s: add("site", s, self.state) for s in SITES}
-        self.researcher = add("researcher", "alice", self.state)
-        self.hub: subprocess.Popen | None = None
-        self.agents: dict[str, subprocess.Popen] = {}
-
-    def log(self, name: str) -> Path:
-        return self.work / f"{name}.log"
-
-    def audit(self, site: str) -> Path:
-        return self.work / f"{site}-audit.jsonl"
-
-    def start_hub(self) -> None:
-        with open(self.log("hub"), "ab") as log:
-            self.hub = subprocess.Popen(
-                bg("hub", "serve", "--state", str(self.state), "--port", str(self.port),
-                   "--log-level", "warning"), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.hub.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"hub did not start: {self.log('hub').read_text()}")
-            time.sleep(0.05)
-
-    def wait_for_agents(self, timeout: float = 30) -> None:
-        """Until every agent has asked the hub for work once (they are polling now)."""
-        deadline = time.monotonic() + timeout
-        headers = {"Authorization": f"Bearer {self.researcher}"}
-        while time.monotonic() < deadline:
-            sites = httpx.get(f"{self.url}/api/v1/sites", headers=headers).json()
-            if all(s["last_seen"] for s in sites):
-                return
-            for site, proc in self.agents.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{site} agent exited: {self.log(site).read_text()}")
-            time.sleep(0.05)
-        raise RuntimeError("site agents did not start polling")
-
-    def start_agents(self) -> None:
-        for site in SITES:
-            with open(self.log(site), "ab") as log:
-                self.agents[site] = subprocess.Popen(
-                    bg("site", "serve", "--db", str(self.dbs[site]), "--hub", self.url,
-                       "--name", site, "--token", self.tokens[site],
-                       "--audit", str(self.audit(site)), "--min-cell", str(MIN_CELL),
-                       "--wait", "10"),
-                    stdout=log, stderr=subprocess.STDOUT)
-
-
-@pytest.fixture(scope="module")
-def network(site_dbs: dict[str, Path],
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = Network(tmp_path_factory.mktemp("net"), site_dbs)
-    try:
-        net.start_hub()
-        net.start_agents()
-        net.wait_for_agents()
-        yield net
-    finally:
-        codes = {site: stop(p) for site, p in net.agents.items()}
-        if net.hub is not None:
-            stop(net.hub)
-        net.exit_codes = codes  # type: ignore[attr-defined]
 
 
 # -- the direct SQL a site's numbers must match ---------------------------------------------

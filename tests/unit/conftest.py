@@ -8,24 +8,28 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from behindglass.omop.schema import create_cdm
+
 T2D, DM, HTN, METFORMIN, GIB = 201826, 201820, 320128, 1503297, 192671
 
-TABLES = {
-    "person": "person_id BIGINT, gender_concept_id INTEGER, year_of_birth INTEGER, "
-              "race_concept_id INTEGER, ethnicity_concept_id INTEGER",
-    "observation_period": "observation_period_id BIGINT, person_id BIGINT, "
-                          "observation_period_start_date DATE, observation_period_end_date DATE",
-    "condition_occurrence": "condition_occurrence_id BIGINT, person_id BIGINT, "
-                            "condition_concept_id INTEGER, condition_start_date DATE",
-    "drug_exposure": "drug_exposure_id BIGINT, person_id BIGINT, drug_concept_id INTEGER, "
-                     "drug_exposure_start_date DATE",
-    "procedure_occurrence": "procedure_occurrence_id BIGINT, person_id BIGINT, "
-                            "procedure_concept_id INTEGER, procedure_date DATE",
-    "measurement": "measurement_id BIGINT, person_id BIGINT, measurement_concept_id INTEGER, "
-                   "measurement_date DATE",
-    "concept": "concept_id INTEGER, concept_name VARCHAR",
-    "concept_ancestor": "ancestor_concept_id INTEGER, descendant_concept_id INTEGER",
+COLUMNS = {
+    "person": ("person_id", "gender_concept_id", "year_of_birth", "race_concept_id",
+               "ethnicity_concept_id"),
+    "observation_period": ("observation_period_id", "person_id",
+                           "observation_period_start_date", "observation_period_end_date"),
+    "condition_occurrence": ("condition_occurrence_id", "person_id", "condition_concept_id",
+                             "condition_start_date"),
+    "drug_exposure": ("drug_exposure_id", "person_id", "drug_concept_id",
+                      "drug_exposure_start_date"),
+    "concept": ("concept_id", "concept_name"),
+    "concept_ancestor": ("ancestor_concept_id", "descendant_concept_id"),
 }
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
+    cols = COLUMNS[table]
+    con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) "
+                    f"VALUES ({', '.join('?' for _ in cols)})", rows)
 
 
 def build_tiny_cdm(path: Path) -> Path:
@@ -39,8 +43,7 @@ def build_tiny_cdm(path: Path) -> Path:
     * race: 8527 White for 1-35, 8516 Black for 36-40; ethnicity 0.
     """
     con = duckdb.connect(str(path))
-    for name, cols in TABLES.items():
-        con.execute(f"CREATE TABLE {name} ({cols})")
+    create_cdm(con)  # the whole CDM v5.4 schema, as a site's store has it
     persons, periods, conds, drugs = [], [], [], []
     for pid in range(1, 41):
         persons.append((pid, 8532 if pid <= 20 else 8507, 1950 if pid <= 10 else 1970,
@@ -57,17 +60,16 @@ def build_tiny_cdm(path: Path) -> Path:
         if pid <= 3:
             conds.append((len(conds) + 1, pid, HTN, dt.date(2014, 1, 1)))
     conds.append((len(conds) + 1, 7, T2D, dt.date(2016, 1, 1)))
-    con.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?)", persons)
-    con.executemany("INSERT INTO observation_period VALUES (?, ?, ?, ?)", periods)
-    con.executemany("INSERT INTO condition_occurrence VALUES (?, ?, ?, ?)", conds)
-    con.executemany("INSERT INTO drug_exposure VALUES (?, ?, ?, ?)", drugs)
-    con.executemany("INSERT INTO concept VALUES (?, ?)", [
+    _insert(con, "person", persons)
+    _insert(con, "observation_period", periods)
+    _insert(con, "condition_occurrence", conds)
+    _insert(con, "drug_exposure", drugs)
+    _insert(con, "concept", [
         (T2D, "Type 2 diabetes mellitus"), (DM, "Diabetes mellitus"),
         (HTN, "Essential hypertension"), (METFORMIN, "metformin"), (8527, "White"),
         (8516, "Black or African American"),
     ])
-    con.executemany("INSERT INTO concept_ancestor VALUES (?, ?)",
-                    [(DM, DM), (DM, T2D), (T2D, T2D)])
+    _insert(con, "concept_ancestor", [(DM, DM), (DM, T2D), (T2D, T2D)])
     con.close()
     return path
 

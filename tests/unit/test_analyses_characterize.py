@@ -11,17 +11,22 @@ from behindglass.analyses.requests import Characterize, CohortCount
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import SpecError
 from behindglass.core.policy import DisclosurePolicy
+from behindglass.core.sitedata import SiteContext, SiteData
 from behindglass.core.study import AnalysisSpec, StudySpec
-from behindglass.engine.duckdb_store import DuckDBSiteData
+from behindglass.engine.site_store import SiteStore
 from behindglass.privacy.suppression import enforce
 from tests.unit.conftest import T2D
+
+
+def at(data: SiteData, cohort: Cohort, spec: AnalysisSpec) -> SiteContext:
+    return SiteContext(data=data, cohorts={spec.cohort: cohort}, policy=DisclosurePolicy())
 
 
 def test_local_then_enforce(tiny_cdm: Path):
     spec = Characterize("t2d", top_n=3).to_spec()
     analysis = get_analysis("characterize")
-    with DuckDBSiteData(tiny_cdm) as data:
-        raw = analysis.local(data, Cohort.condition(T2D), spec)
+    with SiteStore.open(tiny_cdm) as data:
+        raw = analysis.local(at(data, Cohort.condition(T2D), spec), spec)
     assert raw.table("persons").value() == 29
     assert raw.table("sex").value("male") == 10
     released = enforce(raw, DisclosurePolicy())
@@ -35,8 +40,8 @@ def test_local_then_enforce(tiny_cdm: Path):
 def test_combine_pools_and_flags_incomplete(tiny_cdm: Path):
     spec = Characterize("t2d", by=["age_band"], top_n=0).to_spec()
     analysis = get_analysis("characterize")
-    with DuckDBSiteData(tiny_cdm) as data:
-        raw = analysis.local(data, Cohort.condition(T2D), spec)
+    with SiteStore.open(tiny_cdm) as data:
+        raw = analysis.local(at(data, Cohort.condition(T2D), spec), spec)
     agg = enforce(raw, DisclosurePolicy(min_cell=5))
     small = enforce(raw, DisclosurePolicy(min_cell=21))
     combined = analysis.combine(spec, [("a", agg), ("b", agg), ("c", small)])
@@ -50,8 +55,8 @@ def test_combine_pools_and_flags_incomplete(tiny_cdm: Path):
 
 def test_cohort_count_request(tiny_cdm: Path):
     spec = CohortCount("all").to_spec()
-    with DuckDBSiteData(tiny_cdm) as data:
-        agg = get_analysis(spec.kind).local(data, Cohort.everyone(), spec)
+    with SiteStore.open(tiny_cdm) as data:
+        agg = get_analysis(spec.kind).local(at(data, Cohort.everyone(), spec), spec)
     assert agg.table("persons").value() == 40
 
 
@@ -87,9 +92,9 @@ def test_study_spec_round_trip_and_reference_check():
 def test_absent_category_in_a_breakdown_is_an_exact_zero(tiny_cdm: Path):
     spec = Characterize("t2d", by=["race"], top_n=0).to_spec()
     analysis = get_analysis("characterize")
-    with DuckDBSiteData(tiny_cdm) as data:
-        everyone = analysis.local(data, Cohort.everyone(), spec)
-        t2d = analysis.local(data, Cohort.condition(T2D), spec)
+    with SiteStore.open(tiny_cdm) as data:
+        everyone = analysis.local(at(data, Cohort.everyone(), spec), spec)
+        t2d = analysis.local(at(data, Cohort.condition(T2D), spec), spec)
     policy = DisclosurePolicy(min_cell=1)
     combined = analysis.combine(spec, [("a", enforce(everyone, policy)),
                                        ("b", enforce(t2d, policy))])

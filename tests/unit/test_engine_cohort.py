@@ -8,17 +8,17 @@ import pytest
 
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import EngineError
-from behindglass.engine.duckdb_store import DuckDBSiteData
+from behindglass.engine.site_store import SiteStore
 from tests.unit.conftest import DM, T2D
 
 
 @pytest.fixture
 def data(tiny_cdm: Path):
-    with DuckDBSiteData(tiny_cdm) as d:
+    with SiteStore.open(tiny_cdm) as d:
         yield d
 
 
-def members(data: DuckDBSiteData, cohort: Cohort) -> set[int]:
+def members(data: SiteStore, cohort: Cohort) -> set[int]:
     table = data.members(cohort)
     return {r[0] for r in data._query(f"SELECT person_id FROM {table}")}
 
@@ -85,4 +85,4 @@ def test_top_concepts_respect_window(data):
 
 def test_missing_database_is_a_clear_error(tmp_path):
     with pytest.raises(EngineError, match="no such site database"):
-        DuckDBSiteData(tmp_path / "absent.duckdb")
+        SiteStore.open(tmp_path / "absent.duckdb")

@@ -11,7 +11,7 @@ import pytest
 from behindglass.core.cohort import Cohort
 from behindglass.deid.dates import shift_days
 from behindglass.deid.pseudonym import pseudonymize
-from behindglass.engine.duckdb_store import DuckDBSiteData
+from behindglass.engine.site_store import SiteStore
 from behindglass.ingest import ingest_synthea
 from behindglass.synth import concepts as c
 from tests.unit.ingest_support import (
@@ -160,7 +160,7 @@ def test_incremental_load_adds_without_duplicating(tmp_path: Path) -> None:
 
 def test_t2d_cohort_on_the_ingested_store(loaded: tuple[Path, Path]) -> None:
     _, db = loaded
-    with DuckDBSiteData(db) as data:
+    with SiteStore.open(db) as data:
         assert data.count_persons(Cohort.condition(c.T2DM)) == len(PEOPLE)
         assert data.count_persons(Cohort.condition(c.DIABETES, descendants=True)) == len(PEOPLE)
         assert data.count_persons(Cohort.condition(c.HYPERTENSIVE_DISORDER)) == 2

@@ -20,8 +20,9 @@ from behindglass.core.cohort import Cohort
 from behindglass.core.messages import Task
 from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.study import AnalysisSpec, StudySpec
-from behindglass.engine.duckdb_store import DuckDBSiteData
+from behindglass.engine.site_store import SiteStore
 from behindglass.governance.audit import read_entries, verify
+from behindglass.omop.schema import create_cdm
 from behindglass.site import SiteAgent, execute_task
 from behindglass.site.agent import Backoff
 
@@ -32,32 +33,27 @@ WHITE, BLACK, ASIAN = 8527, 8516, 8515
 def build_site(path: Path) -> Path:
     """40 persons: 30 white, 7 black, 3 asian; a condition for 25 of them."""
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE person (person_id BIGINT, gender_concept_id INT, "
-                "year_of_birth INT, race_concept_id INT, ethnicity_concept_id INT)")
-    con.execute("CREATE TABLE observation_period (person_id BIGINT, "
-                "observation_period_start_date DATE, observation_period_end_date DATE)")
-    con.execute("CREATE TABLE condition_occurrence (person_id BIGINT, "
-                "condition_concept_id INT, condition_start_date DATE)")
-    con.execute("CREATE TABLE drug_exposure (person_id BIGINT, drug_concept_id INT, "
-                "drug_exposure_start_date DATE)")
-    con.execute("CREATE TABLE concept (concept_id INT, concept_name VARCHAR)")
-    con.execute("CREATE TABLE concept_ancestor (ancestor_concept_id INT, "
-                "descendant_concept_id INT)")
-    con.executemany("INSERT INTO concept VALUES (?, ?)", [
+    create_cdm(con)
+    con.executemany("INSERT INTO concept (concept_id, concept_name) VALUES (?, ?)", [
         (WHITE, "White"), (BLACK, "Black or African American"), (ASIAN, "Asian"),
         (201826, "Type 2 diabetes mellitus"), (1503297, "Metformin")])
     races = [WHITE] * 30 + [BLACK] * 7 + [ASIAN] * 3
     for i, race in enumerate(races):
         pid = CANARY_PERSON if i == 0 else i + 1
-        con.execute("INSERT INTO person VALUES (?, ?, ?, ?, 0)",
+        con.execute("INSERT INTO person (person_id, gender_concept_id, year_of_birth,"
+                    " race_concept_id, ethnicity_concept_id) VALUES (?, ?, ?, ?, 0)",
                     (pid, 8532 if i % 2 else 8507, 1950 + i % 30, race))
-        con.execute("INSERT INTO observation_period VALUES (?, ?, ?)",
-                    (pid, dt.date(2010, 1, 1), dt.date(2020, 12, 31)))
+        con.execute("INSERT INTO observation_period (observation_period_id, person_id,"
+                    " observation_period_start_date, observation_period_end_date)"
+                    " VALUES (?, ?, ?, ?)",
+                    (i + 1, pid, dt.date(2010, 1, 1), dt.date(2020, 12, 31)))
         if i < 25:
-            con.execute("INSERT INTO condition_occurrence VALUES (?, 201826, ?)",
-                        (pid, dt.date(2009 + (i % 3), 6, 1)))
-            con.execute("INSERT INTO drug_exposure VALUES (?, 1503297, ?)",
-                        (pid, dt.date(2009, 3, 1)))
+            con.execute("INSERT INTO condition_occurrence (condition_occurrence_id, person_id,"
+                        " condition_concept_id, condition_start_date) VALUES (?, ?, 201826, ?)",
+                        (i + 1, pid, dt.date(2009 + (i % 3), 6, 1)))
+            con.execute("INSERT INTO drug_exposure (drug_exposure_id, person_id,"
+                        " drug_concept_id, drug_exposure_start_date) VALUES (?, ?, 1503297, ?)",
+                        (i + 1, pid, dt.date(2009, 3, 1)))
     con.close()
     return path
 
@@ -111,12 +107,12 @@ def site_db(tmp_path: Path) -> Path:
 
 
 def test_the_store_really_has_a_cell_of_3(site_db: Path) -> None:
-    with DuckDBSiteData(site_db) as data:
+    with SiteStore.open(site_db) as data:
         assert dict(data.count_by(Cohort.everyone(), "race"))["Asian"] == 3
 
 
 def test_release_has_no_count_below_min_cell(site_db: Path) -> None:
-    with DuckDBSiteData(site_db) as data:
+    with SiteStore.open(site_db) as data:
         out = execute_task(make_task(), data, DisclosurePolicy())
     assert not out.refusals
     cells = [c for agg in out.aggregates for t in agg.tables for c in t.cells]
@@ -160,7 +156,7 @@ def test_errors_become_refusals_without_data(site_db: Path, tmp_path: Path) -> N
         AnalysisSpec(kind="characterize", name="Drugs", cohort="all",
                      params={"by": ["sex"], "domains": ["drug"]}),
         AnalysisSpec(kind="cohort_count", name="CohortCount", cohort="all")])
-    with DuckDBSiteData(site_db) as data:
+    with SiteStore.open(site_db) as data:
         out = execute_task(task, data, DisclosurePolicy())
     reasons = {r.analysis: r.reason for r in out.refusals}
     assert "unknown analysis kind 'regression'" in reasons["Model"]
@@ -173,7 +169,7 @@ def test_a_broken_suppression_is_caught_before_release(site_db: Path) -> None:
     def no_suppression(agg: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate:
         return agg
 
-    with DuckDBSiteData(site_db) as data:
+    with SiteStore.open(site_db) as data:
         out = execute_task(make_task(), data, DisclosurePolicy(), enforce=no_suppression)
     assert [r.analysis for r in out.refusals] == ["Characterize"]
     assert "below 11" in out.refusals[0].reason

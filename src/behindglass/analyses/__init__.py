@@ -6,6 +6,13 @@
 """
 
 from behindglass.analyses.catalog import CATALOG, get_analysis
-from behindglass.analyses.requests import Characterize, CohortCount
+from behindglass.analyses.requests import (
+    Characterize,
+    CohortCount,
+    Covariates,
+    DataQuality,
+    Incidence,
+)
 
-__all__ = ["CATALOG", "Characterize", "CohortCount", "get_analysis"]
+__all__ = ["CATALOG", "Characterize", "CohortCount", "Covariates", "DataQuality", "Incidence",
+           "get_analysis"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from behindglass.core.aggregates import CountTable, SiteAggregate
-from behindglass.core.cohort import Cohort
-from behindglass.core.sitedata import SiteData
+from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec
 
 
@@ -17,8 +16,9 @@ class Analysis(Protocol):
         """Raise SpecError if the request's parameters are not acceptable."""
         ...
 
-    def local(self, data: SiteData, cohort: Cohort, spec: AnalysisSpec) -> SiteAggregate:
-        """Site half: aggregates only, before the site's disclosure control."""
+    def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
+        """Site half: aggregates only, before the site's disclosure control (which the
+        site applies to every release, whatever the analysis did itself)."""
         ...
 
     def combine(self, spec: AnalysisSpec,

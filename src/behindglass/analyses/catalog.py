@@ -7,10 +7,14 @@ from types import MappingProxyType
 
 from behindglass.analyses.base import Analysis
 from behindglass.analyses.characterize import CharacterizeAnalysis, CohortCountAnalysis
+from behindglass.analyses.covariates import CovariatesAnalysis
+from behindglass.analyses.data_quality import DataQualityAnalysis
+from behindglass.analyses.incidence import IncidenceAnalysis
 from behindglass.core.errors import SpecError
 
 CATALOG: Mapping[str, Analysis] = MappingProxyType({
-    a.kind: a for a in (CohortCountAnalysis(), CharacterizeAnalysis())
+    a.kind: a for a in (CohortCountAnalysis(), CharacterizeAnalysis(),
+                        CovariatesAnalysis(), IncidenceAnalysis(), DataQualityAnalysis())
 })
 
 

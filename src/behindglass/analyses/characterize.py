@@ -18,7 +18,7 @@ from behindglass.analyses.base import combine_count_tables
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import SpecError
-from behindglass.core.sitedata import ConceptDomain, Dimension, SiteData
+from behindglass.core.sitedata import ConceptDomain, Dimension, SiteContext, SiteData
 from behindglass.core.study import AnalysisSpec
 
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
@@ -47,9 +47,9 @@ class CohortCountAnalysis:
     def validate(self, spec: AnalysisSpec) -> None:
         _check_keys(spec, set())
 
-    def local(self, data: SiteData, cohort: Cohort, spec: AnalysisSpec) -> SiteAggregate:
+    def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
         return SiteAggregate(analysis=spec.name, kind=self.kind,
-                             tables=(_persons_table(data, cohort),))
+                             tables=(_persons_table(site.data, site.cohort(spec.cohort)),))
 
     def combine(self, spec: AnalysisSpec,
                 releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:
@@ -88,8 +88,9 @@ class CharacterizeAnalysis:
             raise SpecError(f"{spec.name}: 'domains' must be a list drawn from "
                             f"{list(CONCEPT_DOMAINS)}, got {domains!r}")
 
-    def local(self, data: SiteData, cohort: Cohort, spec: AnalysisSpec) -> SiteAggregate:
+    def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
         by, top_n, window, domains = self.params(spec)
+        data, cohort = site.data, site.cohort(spec.cohort)
         tables = [_persons_table(data, cohort)]
         for dim in by:
             cells = tuple(Cell(key=(value,), count=n)

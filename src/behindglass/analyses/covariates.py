@@ -22,63 +22,28 @@ disclosure control (:func:`behindglass.privacy.suppression.enforce`):
 Hub half, :func:`combine_covariates`: counts add; means and sample SDs come exactly from
 the pooled n, sum and sum of squares. :func:`standardized_differences` compares two pooled
 cohorts as FeatureExtraction / CohortMethod do.
+
+Catalog entry, :class:`CovariatesAnalysis` (kind ``covariates``): a study's request for the
+covariates of its target cohort and, optionally, of a comparator with the SMD of every
+covariate. The site releases both cohorts in one aggregate, each table's name prefixed with
+the cohort's role (``target|persons``, ``comparator|binary:1:sex``, ...).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
+from behindglass.analyses.characterize import _check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import SpecError
+from behindglass.core.sitedata import BinaryLike, CovariatesLike, SiteContext
+from behindglass.core.study import AnalysisSpec
 
 KIND = "covariates"
 DEMOGRAPHIC_ANALYSES = frozenset({"sex", "age_group", "race", "ethnicity", "index_year"})
-
-
-class BinaryLike(Protocol):
-    @property
-    def covariate_id(self) -> int: ...
-    @property
-    def covariate_name(self) -> str: ...
-    @property
-    def analysis_id(self) -> int: ...
-    @property
-    def analysis_name(self) -> str: ...
-    @property
-    def persons(self) -> int: ...
-
-
-class ContinuousLike(Protocol):
-    @property
-    def covariate_id(self) -> int: ...
-    @property
-    def covariate_name(self) -> str: ...
-    @property
-    def analysis_name(self) -> str: ...
-    @property
-    def n(self) -> int: ...
-    @property
-    def total(self) -> int: ...
-    @property
-    def total_sq(self) -> int: ...
-    @property
-    def minimum(self) -> int | None: ...
-    @property
-    def maximum(self) -> int | None: ...
-
-
-class CovariatesLike(Protocol):
-    """What the site's engine computed (``engine.characterization.CohortCovariates``)."""
-
-    @property
-    def persons(self) -> int: ...
-    @property
-    def binary(self) -> Sequence[BinaryLike]: ...
-    @property
-    def continuous(self) -> Sequence[ContinuousLike]: ...
 
 
 def release_covariates(name: str, covariates: CovariatesLike, *, min_cell: int,
@@ -264,3 +229,154 @@ def standardized_differences(target: dict[str, Any], comparator: dict[str, Any]
                     "target_sd": ra["sd"], "comparator_sd": rb["sd"], "smd": smd,
                     "complete": bool(ra["complete"] and rb["complete"])})
     return out
+
+
+# -- catalog entry -------------------------------------------------------------------------
+# The engine's names (engine/characterization/covariates.py), repeated here because an
+# analysis may not import the engine: validation happens at the hub too, which has none.
+COVARIATE_DOMAINS: tuple[str, ...] = (
+    "condition_occurrence", "condition_era", "drug_exposure", "drug_era",
+    "procedure_occurrence", "measurement", "observation")
+COUNT_DOMAINS: tuple[str, ...] = (
+    "condition_occurrence", "drug_exposure", "procedure_occurrence", "measurement",
+    "observation", "visit_occurrence")
+# FeatureExtraction's any time prior, long, medium and short term
+DEFAULT_WINDOWS: tuple[tuple[int | None, int], ...] = ((None, 0), (-365, 0), (-180, 0),
+                                                       (-30, 0))
+MAX_WINDOWS = 99  # analysis ids are domain base + window position + 1
+MAX_DAYS = 100_000  # about 270 years: anything further is a typo, not a window
+ROLE_SEP = "|"
+ROLES = ("target", "comparator")
+PARAMS = {"windows", "domains", "count_domains", "demographics"}
+
+
+@dataclasses.dataclass(frozen=True)
+class CovariateParams:
+    windows: tuple[tuple[int | None, int], ...]
+    domains: tuple[str, ...]
+    count_domains: tuple[str, ...]
+    demographics: bool
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_window(spec: AnalysisSpec, w: object) -> tuple[int | None, int]:
+    bad = SpecError(f"{spec.name}: each of 'windows' must be [start_day or null, end_day], "
+                    f"whole days from index with start <= end and |day| <= {MAX_DAYS}, "
+                    f"got {w!r}")
+    if not isinstance(w, list | tuple) or len(w) != 2:
+        raise bad
+    start, end = w
+    if not _is_int(end) or abs(end) > MAX_DAYS:
+        raise bad
+    if start is not None and (not _is_int(start) or abs(start) > MAX_DAYS or start > end):
+        raise bad
+    return start, end
+
+
+def _check_windows(spec: AnalysisSpec, windows: object) -> tuple[tuple[int | None, int], ...]:
+    if not isinstance(windows, list | tuple) or len(windows) > MAX_WINDOWS:
+        raise SpecError(f"{spec.name}: 'windows' must be a list of at most {MAX_WINDOWS} "
+                        f"[start_day or null, end_day] pairs, got {windows!r}")
+    out = tuple(_check_window(spec, w) for w in windows)
+    if len(set(out)) != len(out):
+        raise SpecError(f"{spec.name}: 'windows' repeat a window: {[list(w) for w in out]}")
+    return out
+
+
+def _check_names(spec: AnalysisSpec, key: str, value: object,
+                 allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if (not isinstance(value, list | tuple) or any(v not in allowed for v in value)
+            or len(set(value)) != len(value)):
+        raise SpecError(f"{spec.name}: {key!r} must be a list of distinct names drawn from "
+                        f"{list(allowed)}, got {value!r}")
+    return tuple(value)
+
+
+def covariate_params(spec: AnalysisSpec) -> CovariateParams:
+    """The request's parameters, checked, with defaults filled in."""
+    _check_keys(spec, PARAMS)
+    p = spec.params
+    demographics = p.get("demographics", True)
+    if not isinstance(demographics, bool):
+        raise SpecError(f"{spec.name}: 'demographics' must be true or false, "
+                        f"got {demographics!r}")
+    return CovariateParams(
+        windows=_check_windows(spec, p.get("windows", DEFAULT_WINDOWS)),
+        domains=_check_names(spec, "domains", p.get("domains", COVARIATE_DOMAINS),
+                             COVARIATE_DOMAINS),
+        count_domains=_check_names(spec, "count_domains",
+                                   p.get("count_domains", COUNT_DOMAINS), COUNT_DOMAINS),
+        demographics=demographics)
+
+
+def cohort_roles(spec: AnalysisSpec) -> list[tuple[str, str]]:
+    """(role, study cohort name) of every cohort the request describes."""
+    return [("target", spec.cohort)] + ([("comparator", spec.comparator)]
+                                        if spec.comparator else [])
+
+
+def _with_role(role: str, table: CountTable) -> CountTable:
+    # the margin is renamed too, so the site's secondary suppression still finds it
+    margin = f"{role}{ROLE_SEP}{table.margin}" if table.margin else None
+    return table.model_copy(update={"name": f"{role}{ROLE_SEP}{table.name}", "margin": margin})
+
+
+def role_release(agg: SiteAggregate, role: str) -> SiteAggregate:
+    """One cohort's part of a site's release, with the table names it had alone."""
+    prefix = f"{role}{ROLE_SEP}"
+    tables = tuple(
+        t.model_copy(update={"name": t.name.removeprefix(prefix),
+                             "margin": t.margin.removeprefix(prefix) if t.margin else None})
+        for t in agg.tables if t.name.startswith(prefix))
+    notes = tuple(n.removeprefix(prefix) for n in agg.notes if n.startswith(prefix))
+    return agg.model_copy(update={"tables": tables, "notes": notes})
+
+
+@dataclasses.dataclass(frozen=True)
+class CovariatesAnalysis:
+    """FeatureExtraction-style covariates of the target (and comparator, with SMDs)."""
+
+    kind: ClassVar[str] = KIND
+
+    def validate(self, spec: AnalysisSpec) -> None:
+        covariate_params(spec)
+        if spec.outcomes:
+            raise SpecError(f"{spec.name}: covariates take no outcomes, got "
+                            f"{list(spec.outcomes)}; request an incidence analysis for them")
+        if spec.comparator == spec.cohort:
+            raise SpecError(f"{spec.name}: the comparator must be another cohort than the "
+                            f"target {spec.cohort!r}")
+
+    def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
+        self.validate(spec)
+        p = covariate_params(spec)
+        tables: list[CountTable] = []
+        notes: list[str] = []
+        for role, name in cohort_roles(spec):
+            cov = site.data.covariates(site.cohort(name), windows=p.windows, domains=p.domains,
+                                       count_domains=p.count_domains,
+                                       demographics=p.demographics)
+            part = release_covariates(spec.name, cov, min_cell=site.policy.min_cell)
+            tables += [_with_role(role, t) for t in part.tables]
+            notes += [f"{role}{ROLE_SEP}{n}" for n in part.notes]
+        return SiteAggregate(analysis=spec.name, kind=self.kind, tables=tuple(tables),
+                             notes=tuple(notes))
+
+    def combine(self, spec: AnalysisSpec,
+                releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:
+        pooled = {role: {"cohort": name, **combine_covariates(
+                      [(site, role_release(agg, role)) for site, agg in releases])}
+                  for role, name in cohort_roles(spec)}
+        out: dict[str, Any] = {"kind": self.kind, "analysis": spec.name,
+                               "sites": [site for site, _ in releases], **pooled}
+        if "comparator" in pooled:
+            out["smd"] = standardized_differences(pooled["target"], pooled["comparator"])
+        # the site's own notes on the whole release (cells it suppressed in either cohort)
+        prefixes = tuple(f"{role}{ROLE_SEP}" for role in ROLES)
+        out["notes"] = {site: shared for site, agg in releases
+                        if (shared := [n for n in agg.notes if not n.startswith(prefixes)])}
+        return out
+

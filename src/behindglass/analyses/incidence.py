@@ -20,44 +20,31 @@ nothing of them leaves. Tables carry no margin, so ``enforce`` adds nothing on t
 
 Hub half, :func:`combine_incidence`: per row, the sums over the sites that reported all
 four measures, the rate per 1,000 person-years and its exact (Garwood) Poisson interval.
+
+Catalog entry, :class:`IncidenceAnalysis` (kind ``incidence``): a study's request for the
+incidence of each of its ``outcomes`` in its target cohort. Sites number the target 1 and
+outcome ``i`` (0-based) of the request ``i + 1``; the pooled rows carry the study's cohort
+names as well.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 from scipy.stats import chi2
 
+from behindglass.analyses.characterize import _check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import SpecError
+from behindglass.core.sitedata import IncidenceRowLike, SiteContext, Tar
+from behindglass.core.study import AnalysisSpec
 
 KIND = "incidence"
 MEASURES = ("persons_at_risk", "persons_with_outcome", "outcomes", "person_days")
 DAYS_PER_YEAR = 365.25
-
-
-class IncidenceRowLike(Protocol):
-    """One row of ``engine.characterization.compute_incidence``."""
-
-    @property
-    def target_id(self) -> int: ...
-    @property
-    def outcome_id(self) -> int: ...
-    @property
-    def tar(self) -> str: ...
-    @property
-    def stratum(self) -> str: ...
-    @property
-    def value(self) -> str: ...
-    @property
-    def persons_at_risk(self) -> int: ...
-    @property
-    def persons_with_outcome(self) -> int: ...
-    @property
-    def outcomes(self) -> int: ...
-    @property
-    def person_days(self) -> int: ...
 
 
 def hide_small(counts: dict[str, int], min_cell: int, already: set[str] | None = None,
@@ -172,3 +159,115 @@ def combine_incidence(releases: list[tuple[str, SiteAggregate]],
     out.sort(key=lambda r: (r["target_id"], r["outcome_id"], r["tar"],
                             strata_order.get(r["stratum"], 9), r["value"]))
     return {"kind": KIND, "sites": sites, "alpha": alpha, "rows": out}
+
+
+# -- catalog entry -------------------------------------------------------------------------
+TAR_KEYS = ("start_offset", "start_anchor", "end_offset", "end_anchor")
+DEFAULT_TAR: dict[str, Any] = {"start_offset": 0, "start_anchor": "start",
+                               "end_offset": 0, "end_anchor": "end"}
+ANCHORS = ("start", "end")
+AGE_WIDTHS = (1, 5, 10)  # the engine's age bands (engine/characterization/incidence.py)
+MAX_TARS = 20
+MAX_OUTCOMES = 50
+MAX_DAYS = 100_000  # about 270 years; 99999 is the usual "ever" washout
+PARAMS = {"tars", "washout_days", "age_width", "alpha"}
+
+
+@dataclasses.dataclass(frozen=True)
+class IncidenceParams:
+    tars: tuple[Tar, ...]
+    washout_days: int | None
+    age_width: int
+    alpha: float
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_tar(spec: AnalysisSpec, tar: object) -> Tar:
+    if not isinstance(tar, dict) or set(tar) - set(TAR_KEYS):
+        raise SpecError(f"{spec.name}: each of 'tars' must be an object with keys from "
+                        f"{list(TAR_KEYS)}, got {tar!r}")
+    t = {**DEFAULT_TAR, **tar}
+    for key in ("start_offset", "end_offset"):
+        if not _is_int(t[key]) or abs(t[key]) > MAX_DAYS:
+            raise SpecError(f"{spec.name}: time at risk {key!r} must be a whole number of days "
+                            f"within +-{MAX_DAYS}, got {t[key]!r}")
+    for key in ("start_anchor", "end_anchor"):
+        if t[key] not in ANCHORS:
+            raise SpecError(f"{spec.name}: time at risk {key!r} must be 'start' or 'end' "
+                            f"(cohort start or end date), got {t[key]!r}")
+    return (t["start_offset"], t["start_anchor"], t["end_offset"], t["end_anchor"])
+
+
+def _check_tars(spec: AnalysisSpec, tars: object) -> tuple[Tar, ...]:
+    if not isinstance(tars, list | tuple) or not 1 <= len(tars) <= MAX_TARS:
+        raise SpecError(f"{spec.name}: 'tars' must be a list of 1 to {MAX_TARS} times at "
+                        f"risk, got {tars!r}")
+    out = tuple(_check_tar(spec, t) for t in tars)
+    if len(set(out)) != len(out):
+        raise SpecError(f"{spec.name}: 'tars' repeat a time at risk")
+    return out
+
+
+def incidence_params(spec: AnalysisSpec) -> IncidenceParams:
+    """The request's parameters, checked, with defaults filled in."""
+    _check_keys(spec, PARAMS)
+    p = spec.params
+    washout = p.get("washout_days")
+    if washout is not None and (not _is_int(washout) or not 0 <= washout <= MAX_DAYS):
+        raise SpecError(f"{spec.name}: 'washout_days' must be an integer from 0 to {MAX_DAYS} "
+                        f"or null (no washout), got {washout!r}")
+    age_width = p.get("age_width", 10)
+    if not _is_int(age_width) or age_width not in AGE_WIDTHS:
+        raise SpecError(f"{spec.name}: 'age_width' must be one of {list(AGE_WIDTHS)} years, "
+                        f"got {age_width!r}")
+    alpha = p.get("alpha", 0.05)
+    if (not isinstance(alpha, int | float) or isinstance(alpha, bool)
+            or not math.isfinite(alpha) or not 0 < alpha < 1):
+        raise SpecError(f"{spec.name}: 'alpha' must be a number strictly between 0 and 1, "
+                        f"got {alpha!r}")
+    return IncidenceParams(tars=_check_tars(spec, p.get("tars", [DEFAULT_TAR])),
+                           washout_days=washout, age_width=age_width, alpha=float(alpha))
+
+
+def _check_cohorts(spec: AnalysisSpec) -> None:
+    if not 1 <= len(spec.outcomes) <= MAX_OUTCOMES:
+        raise SpecError(f"{spec.name}: incidence needs 1 to {MAX_OUTCOMES} outcome cohorts "
+                        f"in 'outcomes', got {list(spec.outcomes)}")
+    if len(set(spec.outcomes)) != len(spec.outcomes):
+        raise SpecError(f"{spec.name}: 'outcomes' repeat a cohort: {list(spec.outcomes)}")
+    if spec.comparator is not None:
+        raise SpecError(f"{spec.name}: incidence takes no comparator; request a second "
+                        f"incidence analysis on {spec.comparator!r} instead")
+
+
+@dataclasses.dataclass(frozen=True)
+class IncidenceAnalysis:
+    """CohortIncidence-style rates of each outcome in the target cohort's time at risk."""
+
+    kind: ClassVar[str] = KIND
+
+    def validate(self, spec: AnalysisSpec) -> None:
+        _check_cohorts(spec)
+        incidence_params(spec)
+
+    def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
+        _check_cohorts(spec)
+        p = incidence_params(spec)
+        rows = site.data.incidence(site.cohort(spec.cohort),
+                                   [site.cohort(o) for o in spec.outcomes], tars=p.tars,
+                                   washout_days=p.washout_days, age_width=p.age_width)
+        return release_incidence(spec.name, rows, min_cell=site.policy.min_cell)
+
+    def combine(self, spec: AnalysisSpec,
+                releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:
+        pooled = combine_incidence(releases, incidence_params(spec).alpha)
+        for row in pooled["rows"]:
+            # ids the site gave: target 1, outcome i + 1 for the request's outcome i
+            row["target"] = spec.cohort if row["target_id"] == 1 else None
+            k = row["outcome_id"] - 1
+            row["outcome"] = spec.outcomes[k] if 0 <= k < len(spec.outcomes) else None
+        return {"kind": self.kind, "analysis": spec.name, "target": spec.cohort,
+                "outcomes": list(spec.outcomes), **pooled}

@@ -14,9 +14,10 @@ def site() -> None:
 
 
 @site.command()
-@click.option("--db", "db_path", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="the site's OMOP store (DuckDB file)")
+@click.option("--db", "db_path", required=True, envvar="BEHINDGLASS_SITE_DB",
+              help="the site's OMOP store: a DuckDB file, or postgresql://USER@HOST/DB"
+                   "?schema=cdm (or env BEHINDGLASS_SITE_DB; the password from PGPASSWORD or "
+                   "~/.pgpass keeps it out of the process list)")
 @click.option("--hub", "hub_url", required=True, envvar="BEHINDGLASS_HUB",
               help="hub URL, e.g. https://hub.example.org")
 @click.option("--name", required=True, help="this site's name at the hub")
@@ -36,7 +37,7 @@ def site() -> None:
               help="handle at most one task (waiting up to --wait seconds), then exit")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(db_path: Path, hub_url: str, name: str, token: str | None, token_file: Path | None,
+def serve(db_path: str, hub_url: str, name: str, token: str | None, token_file: Path | None,
           audit_path: Path | None, min_cell: int, poll_wait: float, once: bool,
           log_level: str) -> None:
     """Take tasks from the hub and release what this site's policy allows.

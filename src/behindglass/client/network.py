@@ -26,7 +26,7 @@ from behindglass.client.results import StudyResult
 from behindglass.core.cohort import Cohort, _first_error
 from behindglass.core.errors import NetworkError, SpecError
 from behindglass.core.messages import StudyResults, StudyStatus
-from behindglass.core.study import AnalysisSpec, StudySpec
+from behindglass.core.study import AnalysisSpec, DataQualityRequirement, StudySpec
 
 TERMINAL = ("released", "refused", "failed")
 LONG_POLL = 10.0  # seconds per status long-poll; short enough to notice a dead hub
@@ -96,7 +96,9 @@ class StudyDraft:
     """A study being put together; nothing is sent until :meth:`submit` or :meth:`run`."""
 
     def __init__(self, network: Network, title: str, cohorts: Mapping[str, Cohort],
-                 sites: list[str] | None = None, description: str = "") -> None:
+                 sites: list[str] | None = None, description: str = "",
+                 data_quality: DataQualityRequirement | Mapping[str, Any] | None = None
+                 ) -> None:
         if not cohorts:
             raise SpecError("a study needs at least one cohort: cohorts={'name': Cohort...}")
         self.network = network
@@ -104,6 +106,7 @@ class StudyDraft:
         self.description = description
         self.cohorts = dict(cohorts)
         self.sites = list(sites) if sites is not None else None
+        self.data_quality = data_quality
         self.analyses: list[AnalysisSpec] = []
 
     def add(self, request: AnalysisSpec | _Request) -> StudyDraft:
@@ -115,9 +118,10 @@ class StudyDraft:
         if any(a.name == spec.name for a in self.analyses):
             raise SpecError(f"this study already has an analysis named {spec.name!r}; "
                             "give the request a different name=")
-        if spec.cohort not in self.cohorts:
-            raise SpecError(f"{spec.name} refers to cohort {spec.cohort!r}; this study's "
-                            f"cohorts: {sorted(self.cohorts)}")
+        for name in spec.cohort_names:
+            if name not in self.cohorts:
+                raise SpecError(f"{spec.name} refers to cohort {name!r}; this study's "
+                                f"cohorts: {sorted(self.cohorts)}")
         self.analyses.append(spec)
         return self
 
@@ -129,7 +133,8 @@ class StudyDraft:
         try:
             return StudySpec(title=self.title, description=self.description,
                              cohorts=self.cohorts, analyses=tuple(self.analyses),
-                             sites=tuple(self.sites) if self.sites is not None else None)
+                             sites=tuple(self.sites) if self.sites is not None else None,
+                             data_quality=self.data_quality)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise SpecError(f"study {self.title!r}: {_first_error(exc)}") from None
 
@@ -152,8 +157,13 @@ class Network:
         self.url = self._conn.url
 
     def study(self, title: str, cohorts: Mapping[str, Cohort], sites: list[str] | None = None,
-              description: str = "") -> StudyDraft:
-        return StudyDraft(self, title, cohorts, sites=sites, description=description)
+              description: str = "",
+              data_quality: DataQualityRequirement | Mapping[str, Any] | None = None
+              ) -> StudyDraft:
+        """A new study. ``data_quality={"min_pct_passed": 90}`` makes every site run its
+        data-quality checks first and refuse the study below that percent passed."""
+        return StudyDraft(self, title, cohorts, sites=sites, description=description,
+                          data_quality=data_quality)
 
     def submit(self, spec: StudySpec | dict[str, Any]) -> StudyHandle:
         """Submit a whole study (a StudySpec, or its JSON as a dict)."""

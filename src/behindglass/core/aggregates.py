@@ -3,11 +3,18 @@
 Everything a site releases is a :class:`SiteAggregate` made of :class:`CountTable` s.
 A cell's count is either a number that passed the site's disclosure rules or ``None``
 with ``suppressed=True``; there is no third way to carry a value.
+
+A table counts persons unless it says otherwise (``unit``). Person counts are subject to
+minimum-cell suppression; a table of another unit (data-quality checks) is not, so only the
+analysis kinds listed in :data:`NON_PERSON_KINDS` may release one: anything else calling
+person counts "checks" is refused at the site.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,8 +33,17 @@ class Cell(BaseModel):
         return self
 
 
+Unit = Literal["persons", "checks"]
+
+# unit -> the analysis kinds allowed to release tables of that unit. Kept short on purpose:
+# each entry is a kind whose site half is trusted to count things that are not persons.
+NON_PERSON_KINDS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "checks": frozenset({"data_quality"}),
+})
+
+
 class CountTable(BaseModel):
-    """Person counts by zero or more dimensions.
+    """Counts (of persons, unless ``unit`` says otherwise) by zero or more dimensions.
 
     ``margin`` is the key of the table whose single cell these cells add up to (for example
     the cohort's person count); secondary suppression uses it, so a suppressed cell cannot
@@ -41,12 +57,20 @@ class CountTable(BaseModel):
     cells: tuple[Cell, ...] = ()
     margin: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    unit: Unit = "persons"
 
     def value(self, *key: str) -> int | None:
         for cell in self.cells:
             if cell.key == tuple(key):
                 return cell.count
         return None
+
+
+def person_level(table: CountTable, kind: str) -> bool:
+    """Whether person disclosure rules apply to ``table`` released by an analysis of
+    ``kind``: always for person tables, and for any other unit the kind may not release
+    (so a mislabelled table is still suppressed as persons before it is refused)."""
+    return table.unit == "persons" or kind not in NON_PERSON_KINDS.get(table.unit, frozenset())
 
 
 class SiteAggregate(BaseModel):

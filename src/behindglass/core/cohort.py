@@ -3,8 +3,13 @@
 A cohort is a set of persons, each with an index date: the first qualifying event in a
 domain (or the start of observation for :meth:`Cohort.everyone`), filtered by age at index,
 sex and required observation before and after index. Researchers build these with the
-fluent methods below; the model serialises to JSON and that JSON is what travels to a site.
-No code ever does.
+fluent methods below, or bring an OHDSI Circe definition (:meth:`Cohort.from_circe`); the
+model serialises to JSON and that JSON is what travels to a site. No code ever does.
+
+Sites run every cohort through one engine: a builder cohort is the Circe expression of
+:meth:`Cohort.to_circe`, so it has Circe's semantics exactly (a concept counts only if the
+site's vocabulary has it; descendants come from ``concept_ancestor``; the cohort ends at the
+end of the observation period that contains the index).
 """
 
 from __future__ import annotations
@@ -24,6 +29,22 @@ Domain = Literal[
     "condition", "drug", "procedure", "measurement", "observation", "visit", "device", "death"
 ]
 Sex = Literal["male", "female"]
+
+
+SEX_CONCEPTS = {"male": 8507, "female": 8532}
+_CIRCE_DOMAIN = {
+    "condition": "ConditionOccurrence", "drug": "DrugExposure",
+    "procedure": "ProcedureOccurrence", "measurement": "Measurement",
+    "observation": "Observation", "visit": "VisitOccurrence", "device": "DeviceExposure",
+    "death": "Death",
+}
+
+
+def _range(low: Any, high: Any) -> dict[str, Any]:
+    """A Circe numeric or date range from optional inclusive bounds."""
+    if low is not None and high is not None:
+        return {"Value": low, "Op": "bt", "Extent": high}
+    return {"Value": low, "Op": "gte"} if low is not None else {"Value": high, "Op": "lte"}
 
 
 class ConceptSet(BaseModel):
@@ -99,9 +120,61 @@ class Cohort(BaseModel):
         return cls(circe=data)
 
     @property
-    def expression(self) -> CohortExpression | None:
-        """The parsed Circe expression, for Circe cohorts."""
-        return None if self.circe is None else parse_circe(self.circe)
+    def expression(self) -> CohortExpression:
+        """The parsed Circe expression every site runs (a builder cohort's own, too)."""
+        return parse_circe(self.circe if self.circe is not None else self.to_circe())
+
+    def to_circe(self) -> dict[str, Any]:
+        """This cohort as an OHDSI Circe expression (a Circe cohort: its own definition).
+
+        Entry: the domain's events of the concept set (the first ever, if
+        ``first_occurrence``; otherwise the earliest one inside observation), with the
+        required observation around it; age, sex and the index date range then filter
+        that index event, as Circe's additional criteria do.
+        """
+        if self.circe is not None:
+            return self.circe
+        criteria: dict[str, Any] = {"First": True} if self.first_occurrence else {}
+        concept_sets: list[dict[str, Any]] = []
+        if self.domain is None:
+            primary = {"ObservationPeriod": {"First": True}}
+        else:
+            assert self.concepts is not None
+            cs = self.concepts
+            items = [{"concept": {"CONCEPT_ID": c}, "includeDescendants": cs.descendants}
+                     for c in cs.concept_ids]
+            items += [{"concept": {"CONCEPT_ID": c}, "includeDescendants": cs.descendants,
+                       "isExcluded": True} for c in cs.exclude]
+            concept_sets.append({"id": 0, "name": f"{self.domain} concepts",
+                                 "expression": {"items": items}})
+            primary = {_CIRCE_DOMAIN[self.domain]: {"CodesetId": 0, **criteria}}
+        demographic: dict[str, Any] = {}
+        if self.age_min is not None or self.age_max is not None:
+            demographic["Age"] = _range(self.age_min, self.age_max)
+        if self.sex is not None:
+            demographic["Gender"] = [{"CONCEPT_ID": SEX_CONCEPTS[s]} for s in self.sex]
+        if self.index_start is not None or self.index_end is not None:
+            demographic["OccurrenceStartDate"] = _range(
+                self.index_start and self.index_start.isoformat(),
+                self.index_end and self.index_end.isoformat())
+        expression: dict[str, Any] = {
+            "ConceptSets": concept_sets,
+            "PrimaryCriteria": {
+                "CriteriaList": [primary],
+                "ObservationWindow": {"PriorDays": self.prior_observation_days,
+                                      "PostDays": self.post_observation_days},
+                "PrimaryCriteriaLimit": {"Type": "First"},
+            },
+            "QualifiedLimit": {"Type": "First"},
+            "ExpressionLimit": {"Type": "First"},
+            "InclusionRules": [],
+            "CollapseSettings": {"CollapseType": "ERA", "EraPad": 0},
+        }
+        if demographic:
+            expression["AdditionalCriteria"] = {
+                "Type": "ALL", "CriteriaList": [], "DemographicCriteriaList": [demographic],
+                "Groups": []}
+        return expression
 
     @classmethod
     def everyone(cls) -> Cohort:

@@ -2,6 +2,10 @@
 
 A study is data. Each analysis request names an analysis from the sites' installed
 catalog (``kind``) and gives it parameters; sites never run researcher code.
+
+A study may also require that sites pass their data-quality checks
+(:class:`DataQualityRequirement`): a site below the required share of passed checks
+refuses every analysis of the study.
 """
 
 from __future__ import annotations
@@ -10,7 +14,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from behindglass.core.cohort import Cohort, _first_error
 from behindglass.core.errors import SpecError
@@ -25,8 +36,64 @@ class AnalysisSpec(BaseModel):
 
     kind: str = Field(min_length=1, description="catalog name, e.g. 'characterize'")
     name: str = Field(min_length=1, description="label of this request within the study")
-    cohort: str = Field(min_length=1, description="key into the study's cohorts")
+    cohort: str = Field(min_length=1, description="key into the study's cohorts (the target)")
+    comparator: str | None = Field(
+        default=None, min_length=1, description="a second cohort compared with the target")
+    outcomes: tuple[str, ...] = Field(
+        default=(), description="outcome cohorts (incidence of each in the target)")
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def cohort_names(self) -> tuple[str, ...]:
+        """Every cohort this request uses: target, comparator, outcomes."""
+        names = (self.cohort,) + ((self.comparator,) if self.comparator else ())
+        return names + self.outcomes
+
+
+def check_thresholds(value: Any) -> dict[str, float]:
+    """Data-quality threshold overrides: check-id prefix -> percent of violating rows
+    tolerated (0..100). The same rules as the engine's ``Thresholds``, checked here so the
+    hub rejects a bad study before any site sees it. Raises ValueError."""
+    if not isinstance(value, dict):
+        raise ValueError(f"thresholds must be an object of check-id prefix -> percent, "
+                         f"got {type(value).__name__}")
+    clean: dict[str, float] = {}
+    for key, pct in value.items():
+        if not isinstance(key, str) or not key or key.startswith(".") or key.endswith("."):
+            raise ValueError(f"thresholds: invalid check-id prefix {key!r}")
+        # bool is an int in Python; a threshold of True is a mistake, not 1%
+        if isinstance(pct, bool) or not isinstance(pct, int | float):
+            raise ValueError(f"thresholds: {key} must be a number of percent, not {pct!r}")
+        if not 0 <= pct <= 100:
+            raise ValueError(f"thresholds: {key} = {pct} is not a percentage in 0..100")
+        clean[key] = float(pct)
+    return clean
+
+
+class DataQualityRequirement(BaseModel):
+    """Sites must pass their data-quality checks before running the study's analyses.
+
+    ``min_pct_passed`` is DataQualityDashboard's percent passed: passed / (passed + failed)
+    checks, with ``thresholds`` overriding failure thresholds by check-id prefix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_pct_passed: float = Field(description="smallest percent of checks passed, 0..100")
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("min_pct_passed", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"min_pct_passed must be a number of percent, not {value!r}")
+        if not 0 <= value <= 100:
+            raise ValueError(f"min_pct_passed = {value} is not a percentage in 0..100")
+        return float(value)
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: Any) -> dict[str, float]:
+        return check_thresholds(value)
 
 
 class StudySpec(BaseModel):
@@ -42,6 +109,8 @@ class StudySpec(BaseModel):
     sites: tuple[str, ...] | None = Field(
         default=None, description="site names to run at; None means every registered site"
     )
+    data_quality: DataQualityRequirement | None = Field(
+        default=None, description="sites below this data quality refuse every analysis")
 
     @model_validator(mode="after")
     def _references(self) -> StudySpec:
@@ -52,15 +121,19 @@ class StudySpec(BaseModel):
         if dupes:
             raise ValueError(f"analysis names must be unique within a study; repeated: {dupes}")
         for i, a in enumerate(self.analyses):
-            if a.cohort not in self.cohorts:
-                raise ValueError(
-                    f"analyses[{i}] ({a.name}) refers to cohort {a.cohort!r}, which is not "
-                    f"defined; defined cohorts: {sorted(self.cohorts)}"
-                )
+            for ref in a.cohort_names:
+                if ref not in self.cohorts:
+                    raise ValueError(
+                        f"analyses[{i}] ({a.name}) refers to cohort {ref!r}, which is not "
+                        f"defined; defined cohorts: {sorted(self.cohorts)}"
+                    )
         return self
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
+        for analysis in data["analyses"]:
+            if not analysis["outcomes"]:
+                del analysis["outcomes"]  # studies without outcomes keep their digest
         data["cohorts"] = {k: c.to_dict() for k, c in self.cohorts.items()}
         return data
 

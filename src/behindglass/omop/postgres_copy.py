@@ -21,7 +21,7 @@ import pyarrow.csv as pa_csv
 from psycopg import sql as pgsql
 
 from behindglass.core.errors import LoadError
-from behindglass.engine.postgres_backend import describe, pg_connect
+from behindglass.omop.postgres_connection import describe, pg_connect
 from behindglass.omop.schema import TableSpec, cdm_tables, existing_row_counts, quote
 
 # DuckDB type names of schema.py that PostgreSQL spells differently.

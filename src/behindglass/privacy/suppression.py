@@ -10,11 +10,16 @@ least the minimum cell size.
 In a table keyed by open-ended values with no margin (a top-concepts list), a suppressed
 cell is dropped altogether: even its key would tell that a few persons at this site have
 that concept.
+
+Only person tables are subject to these rules (:func:`~behindglass.core.aggregates.
+person_level`): a table of checks from the data-quality analysis passes unchanged, since
+its counts are of checks run, not of persons. A non-person table from any other kind is
+treated as persons here, and refused by the site's last gate.
 """
 
 from __future__ import annotations
 
-from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
+from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, person_level
 from behindglass.core.policy import DisclosurePolicy
 
 
@@ -54,6 +59,9 @@ def enforce(aggregate: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate
     tables: dict[str, tuple[CountTable, list[Cell]]] = {}
     primary_total = secondary_total = 0
     for table in aggregate.tables:
+        if not person_level(table, aggregate.kind):
+            tables[table.name] = (table, list(table.cells))
+            continue
         cells, hidden = _primary(table, policy.min_cell)
         primary_total += hidden
         tables[table.name] = (table, cells)
@@ -61,6 +69,9 @@ def enforce(aggregate: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate
             margins[table.name] = cells[0].count
     released: list[CountTable] = []
     for table, cells in tables.values():
+        if not person_level(table, aggregate.kind):
+            released.append(table)  # counts of checks: no person rule applies
+            continue
         if (policy.secondary_suppression and table.margin is not None
                 and margins.get(table.margin) is not None):
             cells, added = _secondary(table, cells, policy.min_cell)
@@ -82,6 +93,8 @@ def enforce(aggregate: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate
 
 
 def smallest_released(aggregate: SiteAggregate) -> int | None:
-    """The smallest count in a release (None if nothing is released); for checks and tests."""
-    counts = [c.count for t in aggregate.tables for c in t.cells if c.count is not None]
+    """The smallest person count in a release (None if none is released); for checks and
+    tests. Counts of checks are not person counts and may well be 0 or 1."""
+    counts = [c.count for t in aggregate.tables if person_level(t, aggregate.kind)
+              for c in t.cells if c.count is not None]
     return min(counts) if counts else None

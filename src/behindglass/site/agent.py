@@ -87,7 +87,7 @@ class SiteAgent:
         if open_data is None:
             if db_path is None:
                 raise ValueError("give the site store as db_path or open_data")
-            open_data = _duckdb_opener(Path(db_path))
+            open_data = _store_opener(db_path)
         if catalog is None or enforce is None:
             # imported now, not on the first task: a study should not wait for imports
             default_catalog, default_enforce = installed()
@@ -250,15 +250,20 @@ class SiteAgent:
             return
 
 
-def _duckdb_opener(db_path: Path) -> DataOpener:
-    if not db_path.exists():
-        raise EngineError(f"{db_path}: no such site database")
+def _store_opener(target: str | Path) -> DataOpener:
+    """Opens the site's store per task: a DuckDB file (read-only) or a PostgreSQL URL.
 
-    from behindglass.engine.duckdb_store import DuckDBSiteData
+    The store is opened once here so a wrong path, URL, password or schema stops the agent
+    at start-up with the reason, instead of refusing every task later.
+    """
+    from behindglass.engine.site_store import SiteStore
+
+    SiteStore.open(target).close()
 
     def open_store() -> AbstractContextManager[SiteData]:
-        # opened per task and read-only, so the site can refresh its store between tasks
-        return DuckDBSiteData(db_path, read_only=True)
+        # per task, so the site can refresh its store between tasks (and a dropped
+        # database connection costs one task, not the agent)
+        return SiteStore.open(target)
 
     return open_store
 

@@ -6,23 +6,26 @@ disclosure policy, then check the result once more before it may leave. Anything
 goes wrong becomes a :class:`~behindglass.core.messages.Refusal` whose reason is built from
 the spec and the policy only, never from an exception message of the store (a database
 error can quote a value from a row).
+
+When the study requires data quality (``StudySpec.data_quality``), the site runs its
+data-quality checks once, before any analysis; below the required percent passed, every
+analysis of the task is refused with a reason stating both percentages.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from behindglass.core.aggregates import SiteAggregate
-from behindglass.core.cohort import Cohort
+from behindglass.core.aggregates import NON_PERSON_KINDS, SiteAggregate
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.messages import Refusal, Task
 from behindglass.core.policy import DisclosurePolicy
-from behindglass.core.sitedata import SiteData
-from behindglass.core.study import AnalysisSpec
+from behindglass.core.sitedata import DqReportLike, SiteContext, SiteData
+from behindglass.core.study import AnalysisSpec, DataQualityRequirement
 
 log = logging.getLogger("behindglass.site")
 
@@ -34,7 +37,7 @@ class SiteAnalysis(Protocol):
 
     def validate(self, spec: AnalysisSpec) -> None: ...
 
-    def local(self, data: SiteData, cohort: Cohort, spec: AnalysisSpec) -> SiteAggregate: ...
+    def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate: ...
 
 
 Catalog = Callable[[str], SiteAnalysis]
@@ -62,13 +65,21 @@ def check_disclosable(agg: SiteAggregate, spec: AnalysisSpec, policy: Disclosure
     """Last gate before release, whatever produced ``agg``: right label, no small counts.
 
     ``enforce`` should already guarantee this; checking again here means a bug in any
-    analysis or in suppression is refused at the site instead of leaking.
+    analysis or in suppression is refused at the site instead of leaking. A table that is
+    not of persons (so escapes the minimum cell) is accepted only from the kinds allowed to
+    release that unit, so no analysis can pass person counts off as, say, checks.
     """
     if agg.analysis != spec.name or agg.kind != spec.kind:
         raise DisclosureError(
             f"{spec.name}: the analysis labelled its output {agg.analysis!r}/{agg.kind!r}; "
             "refused so nothing is released under a wrong name")
     for table in agg.tables:
+        if table.unit != "persons":
+            if agg.kind not in NON_PERSON_KINDS.get(table.unit, frozenset()):
+                raise DisclosureError(
+                    f"{spec.name}: table {table.name!r} counts {table.unit}, which analyses "
+                    f"of kind {agg.kind!r} may not release; refused")
+            continue  # counts of checks, not persons: no minimum cell
         for cell in table.cells:
             if cell.count is not None and cell.count < policy.min_cell:
                 # the message names the table only; the count itself must not travel
@@ -86,11 +97,61 @@ def _safe_reason(spec: AnalysisSpec, exc: BaseException) -> str:
 
 
 def _log_failure(spec: AnalysisSpec, exc: BaseException) -> None:
+    _log_failure_of(f"analysis {spec.name} ({spec.kind})", exc)
+
+
+def _log_failure_of(what: str, exc: BaseException) -> None:
     # Code locations only: the exception's message could quote a value from the store.
     frames = traceback.extract_tb(exc.__traceback__)
     where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in frames[::-1][:6])
-    log.warning("analysis %s (%s) failed: %s at %s", spec.name, spec.kind,
-                type(exc).__name__, where or "?")
+    log.warning("%s failed: %s at %s", what, type(exc).__name__, where or "?")
+
+
+class _QualityOnce:
+    """The site's data, with each distinct data-quality run computed once per task: the
+    study's requirement and any data_quality analysis with the same thresholds share one
+    run of the checks (a few seconds on a real store)."""
+
+    def __init__(self, data: SiteData) -> None:
+        self._data = data
+        self._reports: dict[tuple[tuple[str, float], ...], DqReportLike] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._data, name)
+
+    def data_quality(self, thresholds: Mapping[str, float] | None = None) -> DqReportLike:
+        key = tuple(sorted((thresholds or {}).items()))
+        if key not in self._reports:
+            self._reports[key] = self._data.data_quality(dict(key))
+        return self._reports[key]
+
+
+def quality_gate(required: DataQualityRequirement, data: SiteData) -> str | None:
+    """Why the site may not run the study's analyses (None: it may).
+
+    The reason states the site's percent passed and the minimum: counts of checks, never a
+    row count or a value."""
+    try:
+        results = data.data_quality(required.thresholds).results
+    except Exception as exc:
+        _log_failure_of("data-quality requirement", exc)
+        return (f"the study requires data quality, and the site could not run its "
+                f"data-quality checks ({type(exc).__name__}); details are in the site's own "
+                "log; no analysis was run")
+    passed = sum(r.status == "pass" for r in results)
+    failed = sum(r.status == "fail" for r in results)
+    if passed + failed == 0:
+        return (f"the study requires at least {required.min_pct_passed:g}% of data-quality "
+                "checks passed; no check at this site passed or failed, so its percent "
+                "passed is undefined; no analysis was run")
+    pct = 100.0 * passed / (passed + failed)
+    if pct >= required.min_pct_passed:
+        return None
+    # two decimals as in DQD, more when two would round up to the minimum itself
+    shown = f"{pct:.2f}" if round(pct, 2) < required.min_pct_passed else f"{pct:.6f}"
+    return (f"site data quality below the study's requirement: {shown}% of data-quality "
+            f"checks passed ({passed} of {passed + failed}), the study requires at least "
+            f"{required.min_pct_passed:g}%; no analysis was run")
 
 
 def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
@@ -102,12 +163,20 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
         catalog = catalog or default_catalog
         enforce = enforce or default_enforce
     out = Execution()
+    data = cast(SiteData, _QualityOnce(data))
+    site = SiteContext(data=data, cohorts=task.study.cohorts, policy=policy)
 
     def refuse(spec: AnalysisSpec, reason: str) -> None:
         out.refusals.append(Refusal(analysis=spec.name, reason=reason))
         if decide:
             decide(spec.name, spec.kind, "refuse", reason)
 
+    if task.study.data_quality is not None:
+        reason = quality_gate(task.study.data_quality, data)
+        if reason is not None:
+            for spec in task.study.analyses:
+                refuse(spec, reason)
+            return out
     for spec in task.study.analyses:
         try:
             analysis = catalog(spec.kind)
@@ -117,9 +186,8 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
             continue
         if decide:
             decide(spec.name, spec.kind, "run", None)
-        cohort = task.study.cohorts[spec.cohort]
         try:
-            raw = analysis.local(data, cohort, spec)
+            raw = analysis.local(site, spec)
             released = enforce(raw, policy)
             check_disclosable(released, spec, policy)
         except Exception as exc:  # each analysis fails alone; the reason stays generic
