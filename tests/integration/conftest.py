@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import DATA, Network, split_sites, stop
+from tests.integration.harness import DATA, Network, running, split_sites
 
 
 @pytest.fixture(scope="session")
@@ -25,16 +25,5 @@ def site_dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def network(site_dbs: dict[str, Path],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    net = Network(tmp_path_factory.mktemp("net"), site_dbs)
-    try:
-        net.start_hub()
-        net.start_agents()
-        net.wait_for_agents()
+    with running(tmp_path_factory.mktemp("net"), site_dbs) as net:
         yield net
-    finally:
-        codes = {site: stop(p) for site, p in net.agents.items()}
-        if net.hub is not None:
-            stop(net.hub)
-        net.exit_codes = codes  # type: ignore[attr-defined]
-
-

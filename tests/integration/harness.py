@@ -5,10 +5,12 @@ separate processes, each site holding a third of Eunomia GiBleed (persons split 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -129,3 +131,19 @@ class Network:
                        "--audit", str(self.audit(site)), "--min-cell", str(MIN_CELL),
                        "--wait", "10"),
                     stdout=log, stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def running(work: Path, dbs: dict[str, Path] | dict[str, str]) -> Iterator[Network]:
+    """A hub and one agent per store, started, and stopped on exit."""
+    net = Network(work, dbs)  # type: ignore[arg-type]
+    try:
+        net.start_hub()
+        net.start_agents()
+        net.wait_for_agents()
+        yield net
+    finally:
+        codes = {site: stop(p) for site, p in net.agents.items()}
+        if net.hub is not None:
+            stop(net.hub)
+        net.exit_codes = codes  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from behindglass.engine.site_store import SiteStore
 from behindglass.omop.postgres_copy import copy_cdm_to_postgres
 from behindglass.omop.schema import quote
 from behindglass.site.execute import execute_task
-from tests.integration.harness import DATA, SITES, Network, bg, stop
+from tests.integration.harness import DATA, SITES, Network, bg, running
 
 pytestmark = pytest.mark.integration
 
@@ -54,17 +54,8 @@ def pg_site(site_dbs: dict[str, Path], pg_url: str) -> Iterator[str]:
 def mixed_network(site_dbs: dict[str, Path], pg_site: str,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     dbs = {**site_dbs, "site-c": pg_site}
-    net = Network(tmp_path_factory.mktemp("mixed"), dbs)  # type: ignore[arg-type]
-    try:
-        net.start_hub()
-        net.start_agents()
-        net.wait_for_agents()
+    with running(tmp_path_factory.mktemp("mixed"), dbs) as net:
         yield net
-    finally:
-        for proc in net.agents.values():
-            stop(proc)
-        if net.hub is not None:
-            stop(net.hub)
 
 
 def study_spec() -> StudySpec:

@@ -127,3 +127,31 @@ def test_thresholds_file(gibleed: Path, tmp_path: Path) -> None:
 def test_unknown_check_name_is_refused(gibleed: Path) -> None:
     code, _, err = dq(str(gibleed), "--check", "isRequred")
     assert code == 2 and "isRequred" in err
+
+
+def test_a_site_below_the_required_quality_does_not_join(gibleed: Path) -> None:
+    res = CliRunner().invoke(cli, ["site", "serve", "--db", str(gibleed), "--hub",
+                                   "http://127.0.0.1:9", "--name", "x", "--token", "t",
+                                   "--require-dq", "99.9", "--once"])
+    assert res.exit_code != 0
+    assert "below the required 99.9%" in res.output
+    assert "% of checks passed" in res.output
+
+
+def test_a_site_above_the_required_quality_joins_and_audits_it(gibleed: Path,
+                                                               tmp_path: Path) -> None:
+    from behindglass.governance.audit import read_entries
+    from behindglass.hub import HubServer, create_app
+
+    app = create_app(tmp_path / "hub")
+    token = app.state.hub.add_principal("site-a", "site")
+    audit = tmp_path / "audit.jsonl"
+    with HubServer(app) as server:
+        res = CliRunner().invoke(cli, ["site", "serve", "--db", str(gibleed), "--hub",
+                                       server.url, "--name", "site-a", "--token", token,
+                                       "--require-dq", "50", "--once", "--wait", "0.1",
+                                       "--audit", str(audit)])
+    assert res.exit_code == 0, res.output
+    started = next(e for _, e in read_entries(audit) if e["event"] == "agent_started")
+    quality = started["data"]["data_quality"]
+    assert quality["checks"] == 2073 and 50 <= quality["pct_passed"] < 100

@@ -14,10 +14,12 @@ def site() -> None:
 
 
 @site.command()
-@click.option("--db", "db_path", required=True, envvar="BEHINDGLASS_SITE_DB",
+@click.option("--db", "db_path", envvar="BEHINDGLASS_SITE_DB",
               help="the site's OMOP store: a DuckDB file, or postgresql://USER@HOST/DB"
                    "?schema=cdm (or env BEHINDGLASS_SITE_DB; the password from PGPASSWORD or "
                    "~/.pgpass keeps it out of the process list)")
+@click.option("--db-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="read the store (path or URL) from this file (keep it mode 600)")
 @click.option("--hub", "hub_url", required=True, envvar="BEHINDGLASS_HUB",
               help="hub URL, e.g. https://hub.example.org")
 @click.option("--name", required=True, help="this site's name at the hub")
@@ -35,15 +37,24 @@ def site() -> None:
               help="seconds each long-poll asks the hub to wait for a task")
 @click.option("--once", is_flag=True,
               help="handle at most one task (waiting up to --wait seconds), then exit")
+@click.option("--require-dq", "require_dq", type=click.FloatRange(0, 100),
+              help="run the data-quality checks before joining, and do not start unless at "
+                   "least this percent of them pass (DQD's percent passed)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(db_path: str, hub_url: str, name: str, token: str | None, token_file: Path | None,
-          audit_path: Path | None, min_cell: int, poll_wait: float, once: bool,
+def serve(db_path: str | None, db_file: Path | None, hub_url: str, name: str,
+          token: str | None, token_file: Path | None, audit_path: Path | None,
+          min_cell: int, poll_wait: float, once: bool, require_dq: float | None,
           log_level: str) -> None:
     """Take tasks from the hub and release what this site's policy allows.
 
     Opens outbound connections only; nothing listens at the site.
     """
+    if db_file is not None:
+        db_path = db_file.read_text(encoding="utf-8").strip()
+    if not db_path:
+        raise click.UsageError("give the site's store: --db PATH|URL, env BEHINDGLASS_SITE_DB, "
+                               "or --db-file FILE")
     if token_file is not None:
         token = token_file.read_text(encoding="utf-8").strip()
     if not token:
@@ -55,11 +66,30 @@ def serve(db_path: str, hub_url: str, name: str, token: str | None, token_file: 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
+    quality = None if require_dq is None else _quality_before_joining(db_path, require_dq)
     agent = SiteAgent(hub_url=hub_url, name=name, token=token, db_path=db_path,
                       policy=DisclosurePolicy(min_cell=min_cell), audit_path=audit_path,
-                      poll_wait=poll_wait)
+                      poll_wait=poll_wait, quality=quality)
     agent.install_signal_handlers()
     try:
         agent.run(once=once)
     finally:
         agent.close()
+
+
+def _quality_before_joining(db: str, minimum: float) -> dict[str, object]:
+    """The store's data-quality summary; a ClickException when it is below ``minimum``."""
+    from behindglass.engine.site_store import SiteStore
+
+    with SiteStore.open(db) as store:
+        summary = store.data_quality().summary()
+    pct = summary["pct_passed"]
+    click.echo(f"data quality: {pct}% of checks passed ({summary['passed']} passed, "
+               f"{summary['failed']} failed, {summary['not_applicable']} not applicable)",
+               err=True)
+    if pct is None or pct < minimum:
+        raise click.ClickException(
+            f"the store's data quality ({pct}% of checks passed) is below the required "
+            f"{minimum:g}%; see `behindglass dq {db if '://' not in db else 'URL'}`")
+    return {k: summary[k] for k in ("checks", "passed", "failed", "not_applicable",
+                                    "errors", "pct_passed")}

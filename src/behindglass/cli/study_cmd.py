@@ -42,6 +42,61 @@ def study() -> None:
     """Submit studies and read their results."""
 
 
+def _parse_sites(value: str) -> dict[str, str]:
+    sites: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, target = item.partition("=")
+        if not sep or not name or not target:
+            raise click.BadParameter(f"{item!r}: give NAME=DB (a DuckDB file or a "
+                                     "postgresql:// URL)", param_hint="--sites")
+        if name in sites:
+            raise click.BadParameter(f"site {name!r} is given twice", param_hint="--sites")
+        sites[name] = target
+    if not sites:
+        raise click.BadParameter("give at least one NAME=DB", param_hint="--sites")
+    return sites
+
+
+@study.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--sites", "sites_arg", required=True,
+              help="NAME=DB,NAME=DB,...: each site's store (a DuckDB file, or a "
+                   "postgresql://USER@HOST/DB?schema=cdm URL)")
+@click.option("--min-cell", default=11, show_default=True, type=click.IntRange(min=1),
+              help="every site's minimum cell size")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="keep the hub state, logs and site audit logs here (default: a temporary "
+                   "directory, removed afterwards)")
+@click.option("--timeout", default=600.0, show_default=True, type=float,
+              help="seconds to wait for every site")
+@_JSON
+def run(path: Path, sites_arg: str, min_cell: int, workdir: Path | None, timeout: float,
+        as_json: bool) -> None:
+    """Run the study in PATH on a local network: a real hub and one site agent per store,
+    on loopback, started for the run and stopped after it."""
+    import tempfile
+
+    from behindglass.client.local_network import LocalNetwork
+    from behindglass.core.study import StudySpec
+
+    spec = StudySpec.from_file(path)
+    sites = _parse_sites(sites_arg)
+    with tempfile.TemporaryDirectory(prefix="behindglass-run-") as tmp:
+        where = workdir or Path(tmp)
+        local = LocalNetwork(sites, workdir=where, min_cell=min_cell, poll_wait=5.0)
+        with local, local.connect() as net:
+            _wait_and_echo(net.submit(spec), timeout, as_json)
+
+
+def _wait_and_echo(handle: Any, timeout: float, as_json: bool) -> None:
+    handle.wait(timeout=timeout, progress=not as_json)
+    result = handle.results()
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(result.summary())
+
+
 @study.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_hub_options
@@ -64,12 +119,7 @@ def submit(path: Path, hub_url: str, token: str, wait: bool, timeout: float,
             else:
                 _echo_status(status)
             return
-        handle.wait(timeout=timeout, progress=not as_json)
-        result = handle.results()
-        if as_json:
-            _echo_json(result.to_dict())
-        else:
-            click.echo(result.summary())
+        _wait_and_echo(handle, timeout, as_json)
 
 
 @study.command()

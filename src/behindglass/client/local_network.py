@@ -24,6 +24,11 @@ from behindglass.hub.state import HubState
 RESEARCHER = "researcher"
 
 
+def _is_url(target: str | Path) -> bool:
+    return isinstance(target, str) and target.lower().startswith(("postgresql://",
+                                                                   "postgres://"))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -33,7 +38,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalNetwork:
     """Start with ``with LocalNetwork({...}, workdir=...) as net:``; stops on exit, Ctrl-C too.
 
-    ``sites`` maps site names to DuckDB OMOP stores. Tokens are created in the hub's state
+    ``sites`` maps site names to OMOP stores: DuckDB files or ``postgresql://...?schema=``
+    URLs (handed to the site process in a file, not its argv, as a URL may hold a
+    password). Tokens are created in the hub's state
     before it starts; each site's audit log is written to ``workdir/sites/NAME/audit.jsonl``
     and each process's output to ``workdir/logs/NAME.log``.
     """
@@ -43,8 +50,10 @@ class LocalNetwork:
                  poll_wait: float = 20.0) -> None:
         if not sites:
             raise NetworkError("a local network needs at least one site database")
-        self.sites = {name: Path(db) for name, db in sites.items()}
-        missing = [str(db) for db in self.sites.values() if not db.exists()]
+        self.sites: dict[str, str | Path] = {
+            name: db if _is_url(db) else Path(db) for name, db in sites.items()}
+        missing = [str(db) for db in self.sites.values()
+                   if isinstance(db, Path) and not db.exists()]
         if missing:
             raise NetworkError(f"site database(s) not found: {missing}")
         self.workdir = Path(workdir)
@@ -102,9 +111,13 @@ class LocalNetwork:
                 token_file = site_dir / "site.token"
                 token_file.touch(mode=0o600)
                 token_file.write_text(site_tokens[name], encoding="utf-8")
+                db_file = site_dir / "site.db"
+                db_file.touch(mode=0o600)
+                db_file.write_text(str(db), encoding="utf-8")
                 self._spawn(name, [
-                    "site", "serve", "--db", str(db), "--hub", self.url, "--name", name,
-                    "--token-file", str(token_file), "--audit", str(self.audit_path(name)),
+                    "site", "serve", "--db-file", str(db_file), "--hub", self.url,
+                    "--name", name, "--token-file", str(token_file),
+                    "--audit", str(self.audit_path(name)),
                     "--min-cell", str(self.min_cell), "--wait", str(self.poll_wait),
                 ])
         except BaseException:

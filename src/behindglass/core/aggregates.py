@@ -12,6 +12,7 @@ person counts "checks" is refused at the site.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -66,6 +67,40 @@ class CountTable(BaseModel):
         return None
 
 
+# analysis kinds whose site half releases model statistics (sums of squares and cross
+# products, score vectors, risk-set sums): each applies its own disclosure rules (minimum
+# events, covariate patterns, parameters per observation) before releasing any
+STATS_KINDS: frozenset[str] = frozenset({"glm", "cox", "kaplan_meier"})
+
+
+class StatsBlock(BaseModel):
+    """A named array of model statistics, row-major: ``values`` has ``prod(shape)`` numbers.
+
+    Floats travel as JSON numbers, which Python writes with ``repr`` and reads back to the
+    same double, so pooling at the hub is exact to the last bit of each site's sums.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    shape: tuple[int, ...] = ()
+    values: tuple[float, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StatsBlock:
+        size = 1
+        for n in self.shape:
+            if n < 0:
+                raise ValueError(f"{self.name}: negative dimension in shape {self.shape}")
+            size *= n
+        if size != len(self.values):
+            raise ValueError(f"{self.name}: shape {self.shape} needs {size} values, "
+                             f"got {len(self.values)}")
+        if not all(math.isfinite(v) for v in self.values):
+            raise ValueError(f"{self.name}: values must be finite numbers")
+        return self
+
+
 def person_level(table: CountTable, kind: str) -> bool:
     """Whether person disclosure rules apply to ``table`` released by an analysis of
     ``kind``: always for person tables, and for any other unit the kind may not release
@@ -81,7 +116,15 @@ class SiteAggregate(BaseModel):
     analysis: str
     kind: str
     tables: tuple[CountTable, ...] = ()
+    stats: tuple[StatsBlock, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def block(self, name: str) -> StatsBlock:
+        for b in self.stats:
+            if b.name == name:
+                return b
+        raise KeyError(f"no statistics {name!r} in {self.analysis}; blocks: "
+                       f"{[b.name for b in self.stats]}")
 
     def table(self, name: str) -> CountTable:
         for t in self.tables:

@@ -15,7 +15,13 @@ StudyState = Literal["running", "complete"]
 
 
 class Task(BaseModel):
-    """The work a hub hands one site for one study."""
+    """The work a hub hands one site for one study.
+
+    Round 0 runs every analysis of the study. An iterative analysis (a model fitted by
+    Newton steps) needs more rounds: each later task names the analyses still being fitted
+    (``analyses``) and carries, per analysis, the state the hub computed from the previous
+    round (``states``, e.g. the current coefficients).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -25,6 +31,10 @@ class Task(BaseModel):
     researcher: str
     study: StudySpec
     created: dt.datetime
+    round: int = Field(default=0, ge=0)
+    analyses: tuple[str, ...] | None = Field(
+        default=None, description="names of the analyses to run this round; None: all")
+    states: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class Refusal(BaseModel):
@@ -41,6 +51,7 @@ class Release(BaseModel):
 
     task_id: str
     site: str
+    round: int = Field(default=0, ge=0, description="the task's round (iterative analyses)")
     aggregates: tuple[SiteAggregate, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     error: str | None = None
@@ -54,6 +65,7 @@ class TaskStatus(BaseModel):
     site: str
     state: TaskState
     updated: dt.datetime
+    round: int = 0
     detail: str | None = None
     release_digest: str | None = Field(
         default=None, description="sha256 of the release body as the hub received it; equals "

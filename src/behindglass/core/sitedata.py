@@ -7,12 +7,16 @@ on its own store. Every method returns counts or sums over persons, never rows.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import SpecError
 from behindglass.core.policy import DisclosurePolicy
+from behindglass.core.population import PopulationSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Dimension = Literal["sex", "age_band", "race", "ethnicity", "index_year"]
 ConceptDomain = Literal["condition", "drug", "procedure", "measurement"]
@@ -160,6 +164,17 @@ class SiteData(Protocol):
         target is id 1; outcome ``i`` of ``outcomes`` is id ``i + 1``."""
         ...
 
+    def population(self, target: Cohort, comparator: Cohort | None, outcome: Cohort,
+                   settings: PopulationSettings) -> pd.DataFrame:
+        """The per-person analysis frame of a comparative study (CohortMethod's study
+        population), one row per person, no person id and no dates: ``treatment`` (1 target,
+        0 comparator; all 1 without a comparator), ``time_at_risk``, ``outcome_count``,
+        ``event``, ``survival_time``, then ``age``, ``male``, ``index_year`` when
+        ``settings.demographics``, then one 0/1 column per covariate; all int64. The rules
+        are those of :mod:`behindglass.core.population`. The frame never leaves the site:
+        analyses release aggregates of it only."""
+        ...
+
     def data_quality(self, thresholds: Mapping[str, float] | None = None) -> DqReportLike:
         """The DataQualityDashboard-style checks of the store, with threshold overrides by
         check-id prefix."""
@@ -169,11 +184,19 @@ class SiteData(Protocol):
 @dataclass(frozen=True)
 class SiteContext:
     """What the site half of an analysis is given: the store, the study's cohorts and the
-    site's disclosure policy (analyses whose outputs are linked apply it themselves)."""
+    site's disclosure policy (analyses whose outputs are linked apply it themselves).
+
+    Iterative analyses (a model fitted over several rounds) also get ``state``, what the hub
+    sent for this round (for example the current coefficients), and ``cache``, a dict the
+    site keeps for this analysis of this study from one round to the next (so the analysis
+    data set is built once); it never leaves the site.
+    """
 
     data: SiteData
     cohorts: Mapping[str, Cohort]
     policy: DisclosurePolicy
+    state: Mapping[str, Any] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def cohort(self, name: str) -> Cohort:
         try:

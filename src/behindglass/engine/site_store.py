@@ -14,9 +14,11 @@ import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import EngineError
+from behindglass.core.population import PopulationSettings
 from behindglass.core.sitedata import ConceptDomain, Dimension, Tar
 from behindglass.engine.backend import Backend, temp_table
 from behindglass.engine.characterization import (
@@ -30,7 +32,11 @@ from behindglass.engine.characterization import (
 from behindglass.engine.circe import generate_cohort
 from behindglass.engine.connect import is_postgres_url, open_backend
 from behindglass.engine.dialect import SqlDialect
+from behindglass.engine.population import compute_population
 from behindglass.engine.quality import DqReport, Thresholds, run_checks
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AGE_BAND_WIDTH = 10
 AGE_BAND_TOP = 90  # Safe Harbor: every age of 90 and above is one band
@@ -199,6 +205,15 @@ class SiteStore:
             self._backend, targets, [1], outcome_table, list(range(1, len(outcomes) + 1)),
             tars=[TimeAtRisk(*t) for t in tars], washout_days=washout_days,
             age_width=age_width)
+
+    def population(self, target: Cohort, comparator: Cohort | None, outcome: Cohort,
+                   settings: PopulationSettings) -> pd.DataFrame:
+        """The study population frame (see :mod:`behindglass.core.population`); it stays in
+        this process: analyses release aggregates of it, never its rows."""
+        return compute_population(
+            self._backend, self.cohort_table(target),
+            None if comparator is None else self.cohort_table(comparator),
+            self.cohort_table(outcome), settings)
 
     def data_quality(self, thresholds: Mapping[str, float] | None = None) -> DqReport:
         return run_checks(self._backend, thresholds=Thresholds(thresholds))

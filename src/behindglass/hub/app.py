@@ -26,6 +26,7 @@ from behindglass.core.study import StudySpec
 from behindglass.hub import auth
 from behindglass.hub.combine import Catalog, combine_study, installed_catalog, validate_study
 from behindglass.hub.longpoll import Wakeups, site_key, study_key, wait_for
+from behindglass.hub.rounds import initial_states
 from behindglass.hub.state import TERMINAL, HubState, StateError, StudyRow, digest_bytes
 from behindglass.hub.tokens import Principal
 
@@ -67,7 +68,8 @@ def _raise(exc: StateError) -> HTTPException:
 
 def _status(hub: HubState, row: StudyRow) -> StudyStatus:
     tasks = hub.task_statuses(row.study_id)
-    state = "complete" if tasks and all(t.state in TERMINAL for t in tasks) else "running"
+    settled = tasks and all(t.state in TERMINAL for t in tasks)
+    state = "complete" if settled and not hub.fitting(row.study_id) else "running"
     return StudyStatus(study_id=row.study_id, title=row.title, researcher=row.researcher,
                        state=state, created=row.created, tasks=tuple(tasks))
 
@@ -104,7 +106,8 @@ def submit_study(spec: StudySpec, request: Request,
     hub = _hub(request)
     try:
         validate_study(spec, request.app.state.catalog)
-        study_id, sites = hub.create_study(who.name, spec)
+        states = initial_states(spec, request.app.state.catalog)
+        study_id, sites = hub.create_study(who.name, spec, states)
     except SpecError as exc:
         raise HTTPException(422, str(exc)) from None
     except StateError as exc:
@@ -162,9 +165,10 @@ def study_results(study_id: str, request: Request,
     row = _own_study(hub, study_id, who)
     releases = hub.releases(study_id)
     status = _status(hub, row)
+    combined = combine_study(row.spec, releases, request.app.state.catalog,
+                             fits=hub.fits(study_id))
     return StudyResults(study_id=study_id, title=row.title, state=status.state,
-                        study=row.spec, releases=tuple(releases),
-                        combined=combine_study(row.spec, releases, request.app.state.catalog))
+                        study=row.spec, releases=tuple(releases), combined=combined)
 
 
 @site_api.get("/tasks/next", response_model=Task,
@@ -207,9 +211,11 @@ async def release_task(task_id: str, release: Release, request: Request,
     hub = _hub(request)
     try:
         state, study_id = await run_in_threadpool(hub.record_release, who.name, release, body)
+        # the last release of a round starts the next one of any model still being fitted
+        next_sites = await run_in_threadpool(hub.advance, study_id, request.app.state.catalog)
     except StateError as exc:
         raise _raise(exc) from None
-    request.app.state.wakeups.notify([study_key(study_id)])
+    request.app.state.wakeups.notify([study_key(study_id)] + [site_key(s) for s in next_sites])
     return ReleaseReceipt(task_id=task_id, state=state, digest=digest_bytes(body))
 
 
@@ -230,6 +236,7 @@ def create_app(state_dir: str | Path, *, lease_seconds: float = DEFAULT_LEASE,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         wakeups.bind(asyncio.get_running_loop())
         app.state.stopping = False
+        hub.advance_all(app.state.catalog)  # rounds a stop interrupted between two steps
         yield
         app.state.stopping = True
         hub.close()

@@ -9,13 +9,14 @@ analyses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from behindglass.core.aggregates import SiteAggregate
 from behindglass.core.errors import BehindGlassError, SpecError
 from behindglass.core.messages import Release
 from behindglass.core.study import AnalysisSpec, StudySpec
+from behindglass.hub.rounds import Fit
 
 log = logging.getLogger("behindglass.hub")
 
@@ -47,21 +48,35 @@ def validate_study(spec: StudySpec, catalog: Catalog) -> None:
             raise SpecError(f"analyses[{i}] ({analysis.name}): {exc}") from None
 
 
-def combine_study(spec: StudySpec, releases: list[Release],
-                  catalog: Catalog) -> dict[str, dict[str, Any]]:
+def combine_study(spec: StudySpec, releases: list[Release], catalog: Catalog,
+                  fits: Mapping[str, Fit] | None = None) -> dict[str, dict[str, Any]]:
     """Combined result per analysis name, over the aggregates released so far.
 
     An analysis no site has released yet is left out; one whose combine fails carries an
-    ``error`` instead of tables, so one broken analysis does not hide the others.
+    ``error`` instead of tables, so one broken analysis does not hide the others. An
+    iterative analysis (``fits``) is combined from its final round once it is finished;
+    until then it reports the round it is in.
     """
+    fits = fits or {}
     combined: dict[str, dict[str, Any]] = {}
     for analysis in spec.analyses:
-        pairs = [(release.site, agg) for release in releases for agg in release.aggregates
-                 if agg.analysis == analysis.name]
+        fit = fits.get(analysis.name)
+        head = {"kind": analysis.kind, "analysis": analysis.name}
+        if fit is not None and fit.error:
+            combined[analysis.name] = {**head, "error": fit.error}
+            continue
+        if fit is not None and not fit.done:
+            combined[analysis.name] = {**head, "status": "fitting", "round": fit.round}
+            continue
+        wanted = fit.round if fit is not None else 0
+        pairs = [(release.site, agg) for release in releases if release.round == wanted
+                 for agg in release.aggregates if agg.analysis == analysis.name]
         if not pairs:
             continue
         try:
-            combined[analysis.name] = catalog(analysis.kind).combine(analysis, pairs)
+            entry = catalog(analysis.kind)
+            combined[analysis.name] = (entry.combine(analysis, pairs, fit.state)  # type: ignore[call-arg]
+                                       if fit is not None else entry.combine(analysis, pairs))
         except BehindGlassError as exc:
             combined[analysis.name] = {"kind": analysis.kind, "analysis": analysis.name,
                                        "error": str(exc)}

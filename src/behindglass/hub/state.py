@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 import sqlite3
 import threading
@@ -19,14 +20,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from behindglass.core.errors import BehindGlassError
 from behindglass.core.messages import Release, Task, TaskState, TaskStatus
 from behindglass.core.study import StudySpec
+from behindglass.hub.rounds import Fit, Lookup, advance_fit
 from behindglass.hub.tokens import Principal, Role, check_name, hash_token, new_token
 
 STATE_FILE = "hub.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TERMINAL: frozenset[str] = frozenset({"released", "refused", "failed"})
 
 SCHEMA = """
@@ -42,9 +45,14 @@ CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies(study_id),
     site TEXT NOT NULL REFERENCES sites(name), state TEXT NOT NULL,
     created TEXT NOT NULL, updated TEXT NOT NULL,
-    lease_until REAL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT);
+    lease_until REAL, attempts INTEGER NOT NULL DEFAULT 0, detail TEXT,
+    round INTEGER NOT NULL DEFAULT 0, analyses TEXT, states TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS tasks_by_site ON tasks(site, state);
 CREATE INDEX IF NOT EXISTS tasks_by_study ON tasks(study_id);
+CREATE TABLE IF NOT EXISTS fits (
+    study_id TEXT NOT NULL REFERENCES studies(study_id), analysis TEXT NOT NULL,
+    round INTEGER NOT NULL, state TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+    sites TEXT NOT NULL DEFAULT '[]', error TEXT, PRIMARY KEY (study_id, analysis));
 CREATE TABLE IF NOT EXISTS releases (
     task_id TEXT PRIMARY KEY REFERENCES tasks(task_id), site TEXT NOT NULL,
     body TEXT NOT NULL, digest TEXT NOT NULL, received TEXT NOT NULL);
@@ -92,6 +100,11 @@ class HubState:
             if version > SCHEMA_VERSION:
                 raise StateError(f"{self.path}: written by a newer behindglass "
                                  f"(schema {version}, this one knows {SCHEMA_VERSION})", 500)
+            if version == 1:
+                # schema 2 adds rounds (iterative analyses); old studies are round 0
+                for column in ("round INTEGER NOT NULL DEFAULT 0", "analyses TEXT",
+                               "states TEXT NOT NULL DEFAULT '{}'"):
+                    con.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
@@ -155,8 +168,13 @@ class HubState:
             con.execute("UPDATE sites SET last_seen = ? WHERE name = ?", (_now(), site))
 
     # -- studies ------------------------------------------------------------------------
-    def create_study(self, researcher: str, spec: StudySpec) -> tuple[str, list[str]]:
-        """Store a study and one pending task per target site; returns (id, sites)."""
+    def create_study(self, researcher: str, spec: StudySpec,
+                     states: dict[str, dict[str, Any]] | None = None) -> tuple[str, list[str]]:
+        """Store a study and one pending task per target site; returns (id, sites).
+
+        ``states``: the round-0 state of each iterative analysis, by name; each gets a fit
+        that later rounds advance (see :mod:`behindglass.hub.rounds`)."""
+        states = states or {}
         registered = set(self.site_names())
         if not registered:
             raise StateError("no sites are registered at this hub yet", 422)
@@ -172,12 +190,22 @@ class HubState:
         with self._write() as con:
             con.execute("INSERT INTO studies VALUES (?, ?, ?, ?, ?)",
                         (study_id, researcher, spec.title, spec.model_dump_json(), now))
+            for name, state in states.items():
+                con.execute("INSERT INTO fits (study_id, analysis, round, state) "
+                            "VALUES (?, ?, 0, ?)", (study_id, name, json.dumps(state)))
             for site in targets:
-                con.execute(
-                    "INSERT INTO tasks (task_id, study_id, site, state, created, updated) "
-                    "VALUES (?, ?, ?, 'pending', ?, ?)",
-                    ("tk-" + secrets.token_hex(8), study_id, site, now, now))
+                self._insert_task(con, study_id, site, now, 0, None, states)
         return study_id, targets
+
+    @staticmethod
+    def _insert_task(con: sqlite3.Connection, study_id: str, site: str, now: str,
+                     round_: int, analyses: list[str] | None,
+                     states: dict[str, dict[str, Any]]) -> None:
+        con.execute(
+            "INSERT INTO tasks (task_id, study_id, site, state, created, updated, round, "
+            "analyses, states) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+            ("tk-" + secrets.token_hex(8), study_id, site, now, now, round_,
+             None if analyses is None else json.dumps(analyses), json.dumps(states)))
 
     def _study_row(self, row: sqlite3.Row) -> StudyRow:
         return StudyRow(study_id=row["study_id"], researcher=row["researcher"],
@@ -195,18 +223,77 @@ class HubState:
 
     def task_statuses(self, study_id: str) -> list[TaskStatus]:
         rows = self._read(
-            "SELECT t.task_id, t.site, t.state, t.updated, t.detail, r.digest FROM tasks t "
-            "LEFT JOIN releases r ON r.task_id = t.task_id WHERE t.study_id = ? "
-            "ORDER BY t.site", (study_id,))
+            "SELECT t.task_id, t.site, t.state, t.updated, t.detail, t.round, r.digest "
+            "FROM tasks t LEFT JOIN releases r ON r.task_id = t.task_id "
+            "WHERE t.study_id = ? ORDER BY t.round, t.site", (study_id,))
         return [TaskStatus(task_id=r["task_id"], site=r["site"], state=r["state"],
-                           updated=dt.datetime.fromisoformat(r["updated"]),
+                           updated=dt.datetime.fromisoformat(r["updated"]), round=r["round"],
                            detail=r["detail"], release_digest=r["digest"]) for r in rows]
 
-    def releases(self, study_id: str) -> list[Release]:
+    def releases(self, study_id: str, round_: int | None = None) -> list[Release]:
+        """Releases of a study (of one round, if given), by round then site."""
+        where, args = "t.study_id = ?", (study_id,)
+        if round_ is not None:
+            where, args = where + " AND t.round = ?", (study_id, round_)  # type: ignore[assignment]
         rows = self._read(
             "SELECT r.body FROM releases r JOIN tasks t ON t.task_id = r.task_id "
-            "WHERE t.study_id = ? ORDER BY r.site", (study_id,))
+            f"WHERE {where} ORDER BY t.round, r.site", args)
         return [Release.model_validate_json(r["body"]) for r in rows]
+
+    def fits(self, study_id: str) -> dict[str, Fit]:
+        """The iterative analyses of a study, by name."""
+        rows = self._read("SELECT * FROM fits WHERE study_id = ?", (study_id,))
+        return {r["analysis"]: Fit(analysis=r["analysis"], round=r["round"],
+                                   state=json.loads(r["state"]), done=bool(r["done"]),
+                                   sites=json.loads(r["sites"]), error=r["error"])
+                for r in rows}
+
+    def advance(self, study_id: str, catalog: Lookup) -> list[str]:
+        """If every task of the study's latest round is settled, step each fit waiting for
+        that round and send the unfinished ones a new round; returns the sites given a new
+        task. Idempotent: a round is advanced once, whoever calls."""
+        with self._write() as con:
+            latest = con.execute("SELECT max(round) FROM tasks WHERE study_id = ?",
+                                 (study_id,)).fetchone()[0]
+            if latest is None or con.execute(
+                    "SELECT 1 FROM tasks WHERE study_id = ? AND round = ? AND state NOT IN "
+                    "('released', 'refused', 'failed')", (study_id, latest)).fetchone():
+                return []
+            fits = [f for f in self.fits(study_id).values()
+                    if not f.done and f.round == latest]
+            if not fits:
+                return []
+            spec = StudySpec.model_validate_json(con.execute(
+                "SELECT spec FROM studies WHERE study_id = ?", (study_id,)).fetchone()[0])
+            by_name = {a.name: a for a in spec.analyses}
+            releases = self.releases(study_id, latest)
+            next_states: dict[str, dict[str, dict[str, Any]]] = {}
+            for fit in fits:
+                advance_fit(fit, by_name[fit.analysis], releases, catalog)
+                con.execute("UPDATE fits SET round = ?, state = ?, done = ?, sites = ?, "
+                            "error = ? WHERE study_id = ? AND analysis = ?",
+                            (fit.round, json.dumps(fit.state), int(fit.done),
+                             json.dumps(fit.sites), fit.error, study_id, fit.analysis))
+                if not fit.done:
+                    for site in fit.sites:
+                        next_states.setdefault(site, {})[fit.analysis] = fit.state
+            now = _now()
+            for site, states in sorted(next_states.items()):
+                self._insert_task(con, study_id, site, now, latest + 1, sorted(states), states)
+        return sorted(next_states)
+
+    def advance_all(self, catalog: Lookup) -> list[str]:
+        """Advance every study with a fit still running (after a hub restart)."""
+        rows = self._read("SELECT DISTINCT study_id FROM fits WHERE done = 0")
+        sites: set[str] = set()
+        for r in rows:
+            sites.update(self.advance(r["study_id"], catalog))
+        return sorted(sites)
+
+    def fitting(self, study_id: str) -> bool:
+        """Whether an iterative analysis of the study is still being fitted."""
+        return bool(self._read("SELECT 1 FROM fits WHERE study_id = ? AND done = 0",
+                               (study_id,)))
 
     # -- tasks --------------------------------------------------------------------------
     def claim_next(self, site: str, now: float | None = None) -> Task | None:
@@ -222,7 +309,8 @@ class HubState:
                 "offered again' WHERE site = ? AND state = 'running' AND lease_until < ?",
                 (_now(), site, now))
             row = con.execute(
-                "SELECT t.task_id, t.study_id, t.created, s.researcher, s.spec FROM tasks t "
+                "SELECT t.task_id, t.study_id, t.created, t.round, t.analyses, t.states, "
+                "s.researcher, s.spec FROM tasks t "
                 "JOIN studies s ON s.study_id = t.study_id "
                 "WHERE t.site = ? AND t.state = 'pending' ORDER BY t.rowid LIMIT 1",
                 (site,)).fetchone()
@@ -235,7 +323,9 @@ class HubState:
         return Task(task_id=row["task_id"], study_id=row["study_id"], site=site,
                     researcher=row["researcher"],
                     study=StudySpec.model_validate_json(row["spec"]),
-                    created=dt.datetime.fromisoformat(row["created"]))
+                    created=dt.datetime.fromisoformat(row["created"]), round=row["round"],
+                    analyses=None if row["analyses"] is None else json.loads(row["analyses"]),
+                    states=json.loads(row["states"]))
 
     def next_lease_expiry(self, site: str) -> float | None:
         """When the earliest running task of ``site`` falls back to pending (epoch s)."""
@@ -260,7 +350,7 @@ class HubState:
         detail = release.error or (
             f"{len(release.refusals)} analysis(es) refused" if release.refusals else None)
         with self._write() as con:
-            row = con.execute("SELECT t.site, t.state, t.study_id, s.spec FROM tasks t "
+            row = con.execute("SELECT t.site, t.state, t.study_id, t.round, s.spec FROM tasks t "
                               "JOIN studies s "
                               "ON s.study_id = t.study_id WHERE t.task_id = ?",
                               (release.task_id,)).fetchone()
@@ -270,6 +360,9 @@ class HubState:
             if row["state"] in TERMINAL:
                 raise StateError(f"task {release.task_id} was already {row['state']}; "
                                  "a task is released once", 409)
+            if release.round != row["round"]:
+                raise StateError(f"task {release.task_id} is of round {row['round']}, the "
+                                 f"release says round {release.round}", 422)
             names = {a.name for a in StudySpec.model_validate_json(row["spec"]).analyses}
             stray = sorted({a.analysis for a in release.aggregates} - names)
             if stray:

@@ -18,6 +18,7 @@ import logging
 import random
 import signal
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -39,6 +40,8 @@ from behindglass.site.execute import (
     summarize,
 )
 from behindglass.site.hublink import HubLink, HubUnavailable, ReleaseConflict
+
+CACHED_STUDIES = 8  # studies whose iterative analyses keep their data sets between rounds
 
 log = logging.getLogger("behindglass.site")
 
@@ -83,7 +86,8 @@ class SiteAgent:
                  db_path: str | Path | None = None, open_data: DataOpener | None = None,
                  policy: DisclosurePolicy | None = None, audit_path: str | Path | None = None,
                  poll_wait: float = 25.0, catalog: Catalog | None = None,
-                 enforce: Enforce | None = None, link: HubLink | None = None) -> None:
+                 enforce: Enforce | None = None, link: HubLink | None = None,
+                 quality: dict[str, Any] | None = None) -> None:
         if open_data is None:
             if db_path is None:
                 raise ValueError("give the site store as db_path or open_data")
@@ -95,12 +99,14 @@ class SiteAgent:
         self.name = name
         self.policy = policy or DisclosurePolicy()
         self.poll_wait = poll_wait
+        self.quality = quality  # the data-quality summary checked before joining, if any
         self._open_data = open_data
         self._catalog, self._enforce = catalog, enforce
         self._link = link or HubLink(hub_url, token)
         self._audit: AuditLog | _NoAudit = AuditLog(audit_path) if audit_path else _NoAudit()
         self._stop = threading.Event()
         self._interruptible = False
+        self._caches: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
 
     # -- lifecycle ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -136,7 +142,8 @@ class SiteAgent:
         """Serve tasks until stopped; with ``once``, handle at most one task (waiting up to
         ``poll_wait`` seconds for it). Returns the number of tasks handled."""
         self._audit.append("agent_started", {"site": self.name, "hub": self._link.hub_url,
-                                             "policy": self.policy.model_dump(mode="json")})
+                                             "policy": self.policy.model_dump(mode="json"),
+                                             "data_quality": self.quality})
         log.info("site %s polling %s (min cell %d)", self.name, self._link.hub_url,
                  self.policy.min_cell)
         backoff = Backoff()
@@ -201,21 +208,35 @@ class SiteAgent:
 
         if task.site != self.name:
             error = f"task {task.task_id} is addressed to {task.site!r}, not to this site"
-            return Release(task_id=task.task_id, site=self.name, error=error,
+            return Release(task_id=task.task_id, site=self.name, round=task.round, error=error,
                            audit_head=self._audit.head)
         try:
             with self._open_data() as data:
                 out = execute_task(task, data, self.policy, catalog=self._catalog,
-                                   enforce=self._enforce, decide=decide)
+                                   enforce=self._enforce, decide=decide,
+                                   caches=self._caches_of(task))
         except EngineError:
             log.warning("task %s: the site store could not be opened", task.task_id)
-            return Release(task_id=task.task_id, site=self.name,
+            return Release(task_id=task.task_id, site=self.name, round=task.round,
                            error="the site's data store is unavailable",
                            audit_head=self._audit.head)
         # the head after the decisions: the hub keeps it, so a later cut of this log
         # (removing what was released) is detectable with `audit verify --expect`
-        return Release(task_id=task.task_id, site=self.name, aggregates=tuple(out.aggregates),
-                       refusals=tuple(out.refusals), audit_head=self._audit.head)
+        return Release(task_id=task.task_id, site=self.name, round=task.round,
+                       aggregates=tuple(out.aggregates), refusals=tuple(out.refusals),
+                       audit_head=self._audit.head)
+
+    def _caches_of(self, task: Task) -> dict[str, dict[str, Any]]:
+        """What iterative analyses of this study keep here between rounds (their analysis
+        data set, in this process's memory only). Round 0 starts afresh; only the most
+        recent studies are kept."""
+        if task.round == 0:
+            self._caches.pop(task.study_id, None)
+        caches = self._caches.setdefault(task.study_id, {})
+        self._caches.move_to_end(task.study_id)
+        while len(self._caches) > CACHED_STUDIES:
+            self._caches.popitem(last=False)
+        return caches
 
     def _send(self, task: Task, body: bytes, sent_digest: str) -> None:
         backoff = Backoff()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
-from behindglass.core.aggregates import NON_PERSON_KINDS, SiteAggregate
+from behindglass.core.aggregates import NON_PERSON_KINDS, STATS_KINDS, SiteAggregate
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.messages import Refusal, Task
 from behindglass.core.policy import DisclosurePolicy
@@ -73,6 +73,10 @@ def check_disclosable(agg: SiteAggregate, spec: AnalysisSpec, policy: Disclosure
         raise DisclosureError(
             f"{spec.name}: the analysis labelled its output {agg.analysis!r}/{agg.kind!r}; "
             "refused so nothing is released under a wrong name")
+    if agg.stats and agg.kind not in STATS_KINDS:
+        raise DisclosureError(
+            f"{spec.name}: analyses of kind {agg.kind!r} may not release model statistics; "
+            "refused")
     for table in agg.tables:
         if table.unit != "persons":
             if agg.kind not in NON_PERSON_KINDS.get(table.unit, frozenset()):
@@ -156,28 +160,37 @@ def quality_gate(required: DataQualityRequirement, data: SiteData) -> str | None
 
 def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
                  catalog: Catalog | None = None, enforce: Enforce | None = None,
-                 decide: DecisionHook | None = None) -> Execution:
-    """Run every analysis of ``task`` on ``data`` under ``policy``."""
+                 decide: DecisionHook | None = None,
+                 caches: dict[str, dict[str, Any]] | None = None) -> Execution:
+    """Run the analyses of ``task`` on ``data`` under ``policy``.
+
+    Round 0 runs every analysis of the study; a later round (an iterative fit) runs only
+    those the task names, each with the hub's state for it. ``caches`` holds, per analysis
+    name, what an iterative analysis keeps at this site between the rounds of one study.
+    """
+    caches = {} if caches is None else caches
     if catalog is None or enforce is None:
         default_catalog, default_enforce = installed()
         catalog = catalog or default_catalog
         enforce = enforce or default_enforce
     out = Execution()
     data = cast(SiteData, _QualityOnce(data))
-    site = SiteContext(data=data, cohorts=task.study.cohorts, policy=policy)
 
     def refuse(spec: AnalysisSpec, reason: str) -> None:
         out.refusals.append(Refusal(analysis=spec.name, reason=reason))
         if decide:
             decide(spec.name, spec.kind, "refuse", reason)
 
-    if task.study.data_quality is not None:
+    if task.study.data_quality is not None and task.round == 0:
         reason = quality_gate(task.study.data_quality, data)
         if reason is not None:
             for spec in task.study.analyses:
                 refuse(spec, reason)
             return out
+    wanted = task.analyses
     for spec in task.study.analyses:
+        if wanted is not None and spec.name not in wanted:
+            continue
         try:
             analysis = catalog(spec.kind)
             analysis.validate(spec)
@@ -186,6 +199,9 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
             continue
         if decide:
             decide(spec.name, spec.kind, "run", None)
+        site = SiteContext(data=data, cohorts=task.study.cohorts, policy=policy,
+                           state=task.states.get(spec.name),
+                           cache=caches.setdefault(spec.name, {}))
         try:
             raw = analysis.local(site, spec)
             released = enforce(raw, policy)
