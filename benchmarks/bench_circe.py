@@ -15,7 +15,6 @@ cohort rows are identical, and prints the ratio. Needs
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
@@ -25,50 +24,16 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from circe_reference import run as run_reference
+from gibleed_scale import build
 from machine import describe
 
 from behindglass.core.circe import load_circe
 from behindglass.engine.circe import generate_cohort
 from behindglass.engine.duckdb_backend import DuckDBBackend
-from behindglass.omop.loader import load_omop
-from behindglass.omop.schema import cdm_tables
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
 DEFS = DATA / "ohdsi-cohort-definitions"
-STRIDE = 10_000_000  # id offset per replica; GiBleed's ids are all below it
-
-
-def build(db: Path, persons: int) -> None:
-    """Replicate GiBleed until ``persons``; every person-linked id gets a replica offset."""
-    base = db.with_name("gibleed-base.duckdb")
-    if not base.exists():
-        load_omop(DATA / "eunomia-gibleed", base)
-    src = duckdb.connect(str(base), read_only=True)
-    n_base = src.execute("SELECT count(*) FROM person").fetchone()[0]
-    src.close()
-    copies = math.ceil(persons / n_base)
-    tmp = db.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
-    con.execute(f"ATTACH '{base}' AS src (READ_ONLY)")
-    for name, spec in cdm_tables().items():
-        cols = spec.columns
-        exprs = []
-        for col in cols:
-            linked = col == "person_id" or col == spec.primary_key or col in (
-                "visit_occurrence_id", "visit_detail_id", "preceding_visit_occurrence_id")
-            exprs.append(f'"{col}" + r.k * {STRIDE} AS "{col}"' if linked and "person_id" in cols
-                         else f'"{col}"')
-        if "person_id" in cols:
-            sql = (f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM src.{name},"
-                   f" range({copies}) r(k)")
-        else:
-            sql = f"CREATE TABLE {name} AS SELECT * FROM src.{name}"
-        con.execute(sql)
-    con.execute("DETACH src")
-    con.close()
-    tmp.rename(db)
 
 
 def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]

@@ -8,13 +8,17 @@ from types import MappingProxyType
 from behindglass.analyses.base import Analysis
 from behindglass.analyses.characterize import CharacterizeAnalysis, CohortCountAnalysis
 from behindglass.analyses.covariates import CovariatesAnalysis
+from behindglass.analyses.cox import CoxAnalysis
 from behindglass.analyses.data_quality import DataQualityAnalysis
+from behindglass.analyses.glm import GlmAnalysis
 from behindglass.analyses.incidence import IncidenceAnalysis
+from behindglass.analyses.survival import KaplanMeierAnalysis
 from behindglass.core.errors import SpecError
 
 CATALOG: Mapping[str, Analysis] = MappingProxyType({
     a.kind: a for a in (CohortCountAnalysis(), CharacterizeAnalysis(),
-                        CovariatesAnalysis(), IncidenceAnalysis(), DataQualityAnalysis())
+                        CovariatesAnalysis(), IncidenceAnalysis(), DataQualityAnalysis(),
+                        KaplanMeierAnalysis(), CoxAnalysis(), GlmAnalysis())
 })
 
 

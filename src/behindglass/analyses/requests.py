@@ -122,3 +122,110 @@ class DataQuality:
                             params=params)
         get_analysis(spec.kind).validate(spec)
         return spec
+
+
+@dataclass(frozen=True)
+class KaplanMeier:
+    """Kaplan-Meier curves of ``cohort`` (target) and ``comparator`` to ``outcome``, with the
+    log-rank test between them (docs/survival.md). ``time_bin_days`` rounds times up to bin
+    ends before release; ``population`` holds the analysis population's settings."""
+
+    cohort: str
+    comparator: str
+    outcome: str
+    time_bin_days: int = 1
+    conf_type: str = "log-log"
+    alpha: float = 0.05
+    at_risk_times: Sequence[int] | None = None
+    min_count: int | None = None
+    population: Mapping[str, Any] | None = None
+    name: str = "KaplanMeier"
+
+    def to_spec(self) -> AnalysisSpec:
+        params: dict[str, Any] = {"time_bin_days": self.time_bin_days,
+                                  "conf_type": self.conf_type, "alpha": self.alpha}
+        if self.at_risk_times is not None:
+            params["at_risk_times"] = list(self.at_risk_times)
+        if self.min_count is not None:
+            params["min_count"] = self.min_count
+        if self.population:
+            params["population"] = dict(self.population)
+        spec = AnalysisSpec(kind="kaplan_meier", name=self.name, cohort=self.cohort,
+                            comparator=self.comparator, outcomes=(self.outcome,),
+                            params=params)
+        get_analysis(spec.kind).validate(spec)
+        return spec
+
+
+@dataclass(frozen=True)
+class Cox:
+    """Cox proportional hazards of ``outcome`` in ``cohort`` (vs ``comparator``), fitted
+    exactly across sites over several rounds; see ``docs/models.md``."""
+
+    cohort: str
+    outcome: str
+    comparator: str | None = None
+    covariates: Sequence[str] = ("treatment",)
+    ties: str = "efron"
+    strata: str | None = None
+    population: Mapping[str, Any] | None = None
+    time_bin_days: int = 1
+    ph_test: str | None = "rank"
+    alpha: float = 0.05
+    max_iter: int = 30
+    tol: float = 1e-9
+    name: str = "Cox"
+
+    def to_spec(self) -> AnalysisSpec:
+        spec = AnalysisSpec(kind="cox", name=self.name, cohort=self.cohort,
+                            comparator=self.comparator, outcomes=(self.outcome,), params={
+                                "covariates": list(self.covariates), "ties": self.ties,
+                                "strata": self.strata,
+                                "population": dict(self.population or {}),
+                                "time_bin_days": self.time_bin_days, "ph_test": self.ph_test,
+                                "alpha": self.alpha, "max_iter": self.max_iter,
+                                "tol": self.tol,
+                            })
+        get_analysis(spec.kind).validate(spec)
+        return spec
+
+
+@dataclass(frozen=True)
+class Glm:
+    """A GLM of ``outcome`` in ``cohort`` (vs ``comparator``), fitted exactly across sites.
+
+    ``family`` "binomial" (logistic, outcome ``event``), "poisson" (``outcome_count``,
+    offset log(``time_at_risk``)) or "gaussian" (give ``outcome_column``); ``covariates``
+    are population columns; ``population`` is a PopulationSettings mapping; ``meta`` also
+    fits each site alone and meta-analyses the estimates. See docs/models.md.
+    """
+
+    cohort: str
+    outcome: str
+    comparator: str | None = None
+    family: str = "binomial"
+    covariates: Sequence[str] = ("treatment",)
+    outcome_column: str | None = None
+    offset: str | None = "default"
+    site_effects: bool = False
+    population: Mapping[str, Any] = field(default_factory=dict)
+    meta: bool = False
+    max_iter: int = 25
+    tol: float = 1e-10
+    alpha: float = 0.05
+    name: str = "Glm"
+
+    def to_spec(self) -> AnalysisSpec:
+        params: dict[str, Any] = {
+            "family": self.family, "covariates": list(self.covariates),
+            "site_effects": self.site_effects, "population": dict(self.population),
+            "meta": self.meta, "max_iter": self.max_iter, "tol": self.tol,
+            "alpha": self.alpha}
+        if self.outcome_column is not None:
+            params["outcome_column"] = self.outcome_column
+        if self.offset != "default":
+            params["offset"] = self.offset
+        spec = AnalysisSpec(kind="glm", name=self.name, cohort=self.cohort,
+                            comparator=self.comparator, outcomes=(self.outcome,), params=params)
+        get_analysis(spec.kind).validate(spec)
+        return spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_MIN_CELL = 11
+DEFAULT_MAX_PARAM_RATIO = 0.33  # DataSHIELD's default for regression models
 
 
 class DisclosurePolicy(BaseModel):
@@ -15,3 +16,6 @@ class DisclosurePolicy(BaseModel):
     secondary_suppression: bool = Field(
         default=True, description="suppress further cells so suppressed ones cannot be derived"
     )
+    max_param_ratio: float = Field(
+        default=DEFAULT_MAX_PARAM_RATIO, gt=0, le=1,
+        description="a model with more parameters per person at this site is refused")
