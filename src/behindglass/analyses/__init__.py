@@ -10,9 +10,12 @@ from behindglass.analyses.requests import (
     Characterize,
     CohortCount,
     Covariates,
+    Cox,
     DataQuality,
+    Glm,
     Incidence,
+    KaplanMeier,
 )
 
-__all__ = ["CATALOG", "Characterize", "CohortCount", "Covariates", "DataQuality", "Incidence",
-           "get_analysis"]
+__all__ = ["CATALOG", "Characterize", "CohortCount", "Covariates", "Cox", "DataQuality", "Glm",
+           "Incidence", "KaplanMeier", "get_analysis"]

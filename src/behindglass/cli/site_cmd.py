@@ -40,12 +40,16 @@ def site() -> None:
 @click.option("--require-dq", "require_dq", type=click.FloatRange(0, 100),
               help="run the data-quality checks before joining, and do not start unless at "
                    "least this percent of them pass (DQD's percent passed)")
+@click.option("--blas-threads", type=click.IntRange(min=1),
+              help="threads for the numeric library's matrix products (default: its own "
+                   "choice); 1 when several agents share one machine, as spinning BLAS "
+                   "threads of different processes slow each other down")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(db_path: str | None, db_file: Path | None, hub_url: str, name: str,
           token: str | None, token_file: Path | None, audit_path: Path | None,
           min_cell: int, poll_wait: float, once: bool, require_dq: float | None,
-          log_level: str) -> None:
+          blas_threads: int | None, log_level: str) -> None:
     """Take tasks from the hub and release what this site's policy allows.
 
     Opens outbound connections only; nothing listens at the site.
@@ -66,6 +70,10 @@ def serve(db_path: str | None, db_file: Path | None, hub_url: str, name: str,
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads, user_api="blas")
     quality = None if require_dq is None else _quality_before_joining(db_path, require_dq)
     agent = SiteAgent(hub_url=hub_url, name=name, token=token, db_path=db_path,
                       policy=DisclosurePolicy(min_cell=min_cell), audit_path=audit_path,
