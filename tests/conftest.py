@@ -49,3 +49,12 @@ def gibleed_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("gibleed") / "gibleed.duckdb"
     load_omop(src, db)
     return db
+
+
+@pytest.fixture(scope="session")
+def gibleed_sites(gibleed_db: Path, tmp_path_factory: pytest.TempPathFactory
+                  ) -> dict[str, Path]:
+    """GiBleed split over three site files by ``person_id % 3`` (read them, never write)."""
+    from tests.integration.harness import split_sites
+
+    return split_sites(gibleed_db, tmp_path_factory.mktemp("gibleed_sites"))

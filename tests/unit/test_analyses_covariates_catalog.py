@@ -8,7 +8,6 @@ SMDs must equal a hand computation from the pooled counts.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,15 @@ from behindglass.analyses.requests import Covariates
 from behindglass.core.aggregates import SiteAggregate
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import SpecError
-from behindglass.core.messages import Task
 from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.engine.characterization import BinaryCovariate, CohortCovariates
 from behindglass.engine.site_store import SiteStore
 from behindglass.privacy.suppression import enforce
-from behindglass.site.execute import check_disclosable, execute_task
-from tests.integration.harness import SITES, split_sites
+from behindglass.site.execute import check_disclosable
+from tests.integration.harness import SITES
+from tests.unit import site_run
 
 CELECOXIB_JSON = (Path(__file__).resolve().parents[2].parent / "shared" / "data"
                   / "ohdsi-cohort-definitions" / "cohortgenerator-testdata" / "celecoxib.json")
@@ -44,20 +43,12 @@ REQUEST = Covariates("cel", comparator="dic", windows=[[-365, 0], [None, 0]],
 
 def run_at(db: Path, spec: AnalysisSpec, min_cell: int,
            cohorts: dict[str, Cohort] = COHORTS) -> SiteAggregate:
-    """The site's whole path for one request; fails on any refusal."""
-    study = StudySpec(title="t", cohorts=cohorts, analyses=(spec,))
-    task = Task(task_id="t", study_id="s", site="x", researcher="r", study=study,
-                created=dt.datetime.now(dt.UTC))
-    with SiteStore.open(db) as data:
-        done = execute_task(task, data, DisclosurePolicy(min_cell=min_cell))
-    assert done.refusals == []
-    (agg,) = done.aggregates
-    return agg
+    return site_run.run_at(db, spec, min_cell, cohorts)
 
 
 @pytest.fixture(scope="module")
-def sites(gibleed_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return split_sites(gibleed_db, tmp_path_factory.mktemp("cov_sites"))
+def sites(gibleed_sites: dict[str, Path]) -> dict[str, Path]:
+    return gibleed_sites
 
 
 @pytest.fixture(scope="module")

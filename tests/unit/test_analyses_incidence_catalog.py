@@ -8,7 +8,6 @@ computation of CohortIncidence's rules on the whole database's cohort tables.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,10 @@ from behindglass.analyses.requests import Incidence
 from behindglass.core.aggregates import SiteAggregate
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import SpecError
-from behindglass.core.messages import Task
-from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.engine.site_store import SiteStore
-from behindglass.site.execute import execute_task
-from tests.integration.harness import SITES, split_sites
+from tests.integration.harness import SITES
+from tests.unit import site_run
 
 COHORTS = {"cel": Cohort.drug(1118084), "gib": Cohort.condition(192671),
            "sprain": Cohort.condition(81151)}
@@ -43,20 +40,12 @@ MEASURES = ("persons_at_risk", "persons_with_outcome", "outcomes", "person_days"
 
 
 def run_at(db: Path, spec: AnalysisSpec, min_cell: int) -> SiteAggregate:
-    """The site's whole path for one request; fails on any refusal."""
-    study = StudySpec(title="t", cohorts=COHORTS, analyses=(spec,))
-    task = Task(task_id="t", study_id="s", site="x", researcher="r", study=study,
-                created=dt.datetime.now(dt.UTC))
-    with SiteStore.open(db) as data:
-        done = execute_task(task, data, DisclosurePolicy(min_cell=min_cell))
-    assert done.refusals == []
-    (agg,) = done.aggregates
-    return agg
+    return site_run.run_at(db, spec, min_cell, COHORTS)
 
 
 @pytest.fixture(scope="module")
-def sites(gibleed_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return split_sites(gibleed_db, tmp_path_factory.mktemp("ir_sites"))
+def sites(gibleed_sites: dict[str, Path]) -> dict[str, Path]:
+    return gibleed_sites
 
 
 @pytest.fixture(scope="module")

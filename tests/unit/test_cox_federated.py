@@ -11,7 +11,6 @@ counting-process episodes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import numpy as np
@@ -33,8 +32,8 @@ from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.hub.combine import combine_study
 from behindglass.hub.rounds import Fit, advance_fit, initial_states
-from behindglass.privacy.suppression import enforce
-from behindglass.site.execute import check_disclosable, execute_task
+from behindglass.site.execute import execute_task
+from tests.unit.rounds_sim import fit_in_rounds
 
 COHORTS = {"t": Cohort.drug(1118084), "c": Cohort.drug(1124300),
            "o": Cohort.condition(192671)}
@@ -79,41 +78,13 @@ def spec_of(**params: Any) -> AnalysisSpec:
                         params={"covariates": COVS, "tol": 1e-10, **params})
 
 
-def release(agg: SiteAggregate, spec: AnalysisSpec, policy: DisclosurePolicy
-            ) -> SiteAggregate:
-    """The site's release path and the wire."""
-    out = enforce(agg, policy)
-    check_disclosable(out, spec, policy)
-    return SiteAggregate.model_validate_json(out.model_dump_json())
-
-
 def run(spec: AnalysisSpec, frames: dict[str, pd.DataFrame], min_cell: int = 5,
         meddle: Any = None) -> tuple[dict[str, Any], int]:
     """Every round in-process; returns the combined result and the number of rounds."""
-    analysis = get_analysis("cox")
-    assert analysis.iterative
-    analysis.validate(spec)
-    policy = DisclosurePolicy(min_cell=min_cell)
     stores = {s: FakeData(f) for s, f in frames.items()}
-    caches: dict[str, dict[str, Any]] = {s: {} for s in frames}
-    state = json.loads(json.dumps(analysis.start(spec)))
-    rounds = 0
-    while True:
-        rounds += 1
-        releases = []
-        for s, data in stores.items():
-            ctx = SiteContext(data=data, cohorts=COHORTS, policy=policy, state=state,
-                              cache=caches[s])
-            releases.append((s, release(analysis.local(ctx, spec), spec, policy)))
-        state, done = analysis.step(spec, state, releases)
-        state = json.loads(json.dumps(state))  # the hub's state travels as JSON
-        if meddle is not None:
-            state = meddle(rounds, state)
-        if done:
-            break
-        assert rounds < 100
+    result, rounds, _ = fit_in_rounds(spec, stores, COHORTS, min_cell, meddle, max_rounds=100)
     assert all(d.calls == 1 for d in stores.values())  # the frame is built once per site
-    return analysis.combine(spec, releases, state), rounds
+    return result, rounds
 
 
 def pooled(frames: dict[str, pd.DataFrame], ties: str, strata: str | None = None,

@@ -29,8 +29,7 @@ from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.population import PopulationSettings
 from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec
-from behindglass.privacy.suppression import enforce
-from behindglass.site.execute import check_disclosable
+from tests.unit.rounds_sim import fit_in_rounds
 
 COHORTS = {"t": Cohort.drug(1118084), "c": Cohort.drug(1124300),
            "o": Cohort.condition(192671)}
@@ -88,43 +87,13 @@ def spec_of(family: str, **params: Any) -> AnalysisSpec:
                         params={**base, **params})
 
 
-def release(agg: SiteAggregate, spec: AnalysisSpec, policy: DisclosurePolicy
-            ) -> SiteAggregate:
-    """The site's release path and the wire."""
-    out = enforce(agg, policy)
-    check_disclosable(out, spec, policy)
-    return SiteAggregate.model_validate_json(out.model_dump_json())
-
-
 def run(spec: AnalysisSpec, frames: dict[str, pd.DataFrame], min_cell: int = 5,
         meddle: Any = None) -> tuple[dict[str, Any], int, list[tuple[str, SiteAggregate]]]:
     """Every round in-process: (combined result, rounds, last round's releases)."""
-    analysis = get_analysis("glm")
-    assert analysis.iterative  # type: ignore[attr-defined]
-    analysis.validate(spec)
-    policy = DisclosurePolicy(min_cell=min_cell)
     stores = {s: FakeData(f) for s, f in frames.items()}
-    caches: dict[str, dict[str, Any]] = {s: {} for s in frames}
-    state = json.loads(json.dumps(analysis.start(spec)))  # type: ignore[attr-defined]
-    rounds = 0
-    while True:
-        rounds += 1
-        releases = []
-        for s, data in stores.items():
-            ctx = SiteContext(data=data, cohorts=COHORTS, policy=policy, state=state,
-                              cache=caches[s])
-            releases.append((s, release(analysis.local(ctx, spec), spec, policy)))
-        state, done = analysis.step(spec, state, releases)  # type: ignore[attr-defined]
-        state = json.loads(json.dumps(state))  # the hub's state travels as JSON
-        if meddle is not None:
-            state = meddle(rounds, state)
-        if done:
-            break
-        assert rounds < 200
+    out = fit_in_rounds(spec, stores, COHORTS, min_cell, meddle, max_rounds=200)
     assert all(d.calls == 1 for d in stores.values())  # the frame is built once per site
-    result = analysis.combine(spec, releases, state)  # type: ignore[call-arg]
-    json.dumps(result)
-    return result, rounds, releases
+    return out
 
 
 def pooled_fit(family: str, frames: dict[str, pd.DataFrame], *, site_effects: bool = False,
@@ -429,7 +398,7 @@ def test_no_events_anywhere_fails() -> None:
     ({"max_iter": 0}, "'max_iter'"),
     ({"tol": -1}, "'tol'"),
     ({"site_effects": "yes"}, "'site_effects'"),
-    ({"bogus": 1}, "unknown glm parameter"),
+    ({"bogus": 1}, r"unknown parameter\(s\) \[.bogus.\] for glm"),
     ({"population": {"washout_days": -1}}, "population"),
 ])
 def test_validate_names_the_parameter(params: dict[str, Any], match: str) -> None:

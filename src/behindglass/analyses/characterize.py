@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, ClassVar, get_args
 
 from behindglass.analyses.base import combine_count_tables
+from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import SpecError
@@ -31,21 +32,12 @@ def _persons_table(data: SiteData, cohort: Cohort) -> CountTable:
     return CountTable(name="persons", cells=(Cell(key=(), count=data.count_persons(cohort)),))
 
 
-def _check_keys(spec: AnalysisSpec, allowed: set[str]) -> None:
-    unknown = sorted(set(spec.params) - allowed)
-    if unknown:
-        raise SpecError(
-            f"{spec.name}: unknown parameter(s) {unknown} for {spec.kind}; "
-            f"accepted: {sorted(allowed)}"
-        )
-
-
 @dataclasses.dataclass(frozen=True)
 class CohortCountAnalysis:
     kind: ClassVar[str] = "cohort_count"
 
     def validate(self, spec: AnalysisSpec) -> None:
-        _check_keys(spec, set())
+        check_keys(spec, set())
 
     def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
         return SiteAggregate(analysis=spec.name, kind=self.kind,
@@ -68,7 +60,7 @@ class CharacterizeAnalysis:
                 p.get("window_days", 365), tuple(p.get("domains", ("condition", "drug"))))
 
     def validate(self, spec: AnalysisSpec) -> None:
-        _check_keys(spec, {"by", "top_n", "window_days", "domains"})
+        check_keys(spec, {"by", "top_n", "window_days", "domains"})
         p = spec.params
         by = p.get("by", DEFAULT_BY)
         if not isinstance(by, list | tuple) or any(d not in DIMENSIONS for d in by):

@@ -36,7 +36,7 @@ import math
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from behindglass.analyses.characterize import _check_keys
+from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import SpecError
 from behindglass.core.sitedata import BinaryLike, CovariatesLike, SiteContext
@@ -297,7 +297,7 @@ def _check_names(spec: AnalysisSpec, key: str, value: object,
 
 def covariate_params(spec: AnalysisSpec) -> CovariateParams:
     """The request's parameters, checked, with defaults filled in."""
-    _check_keys(spec, PARAMS)
+    check_keys(spec, PARAMS)
     p = spec.params
     demographics = p.get("demographics", True)
     if not isinstance(demographics, bool):

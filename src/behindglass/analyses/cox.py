@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.policy import DEFAULT_MAX_PARAM_RATIO
@@ -95,10 +96,7 @@ def _is_num(v: object) -> bool:
 def cox_params(spec: AnalysisSpec) -> CoxParams:
     """The request's parameters, checked, with defaults filled in."""
     p = spec.params
-    unknown = sorted(set(p) - PARAMS)
-    if unknown:
-        raise SpecError(f"{spec.name}: cox has no parameter(s) {unknown}; "
-                        f"known: {sorted(PARAMS)}")
+    check_keys(spec, PARAMS)
     if not 1 <= len(spec.outcomes) <= 1:
         raise SpecError(f"{spec.name}: cox needs exactly one outcome cohort in 'outcomes', "
                         f"got {list(spec.outcomes)}")

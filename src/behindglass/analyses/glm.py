@@ -61,6 +61,7 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from behindglass.analyses.meta import meta_analysis
+from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
 from behindglass.core.errors import BehindGlassError, DisclosureError, SpecError
 from behindglass.core.policy import DEFAULT_MAX_PARAM_RATIO
@@ -129,10 +130,7 @@ def _number(spec: AnalysisSpec, key: str, value: object, lo: float, hi: float,
 def glm_params(spec: AnalysisSpec) -> GlmParams:
     """The request's parameters, checked, with defaults filled in (SpecError otherwise)."""
     p = spec.params
-    unknown = sorted(set(p) - PARAMS)
-    if unknown:
-        raise SpecError(f"{spec.name}: unknown glm parameter(s) {unknown}; known: "
-                        f"{sorted(PARAMS)}")
+    check_keys(spec, PARAMS)
     if len(spec.outcomes) != 1:
         raise SpecError(f"{spec.name}: glm needs exactly one outcome cohort in 'outcomes', "
                         f"got {list(spec.outcomes)}")

@@ -30,13 +30,12 @@ names as well.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from scipy.stats import chi2
 
-from behindglass.analyses.characterize import _check_keys
+from behindglass.analyses.params import check_alpha, check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import SpecError
 from behindglass.core.sitedata import IncidenceRowLike, SiteContext, Tar
@@ -213,7 +212,7 @@ def _check_tars(spec: AnalysisSpec, tars: object) -> tuple[Tar, ...]:
 
 def incidence_params(spec: AnalysisSpec) -> IncidenceParams:
     """The request's parameters, checked, with defaults filled in."""
-    _check_keys(spec, PARAMS)
+    check_keys(spec, PARAMS)
     p = spec.params
     washout = p.get("washout_days")
     if washout is not None and (not _is_int(washout) or not 0 <= washout <= MAX_DAYS):
@@ -223,11 +222,7 @@ def incidence_params(spec: AnalysisSpec) -> IncidenceParams:
     if not _is_int(age_width) or age_width not in AGE_WIDTHS:
         raise SpecError(f"{spec.name}: 'age_width' must be one of {list(AGE_WIDTHS)} years, "
                         f"got {age_width!r}")
-    alpha = p.get("alpha", 0.05)
-    if (not isinstance(alpha, int | float) or isinstance(alpha, bool)
-            or not math.isfinite(alpha) or not 0 < alpha < 1):
-        raise SpecError(f"{spec.name}: 'alpha' must be a number strictly between 0 and 1, "
-                        f"got {alpha!r}")
+    alpha = check_alpha(spec)
     return IncidenceParams(tars=_check_tars(spec, p.get("tars", [DEFAULT_TAR])),
                            washout_days=washout, age_width=age_width, alpha=float(alpha))
 

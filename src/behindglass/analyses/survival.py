@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import chi2, norm
 
-from behindglass.analyses.characterize import _check_keys
+from behindglass.analyses.params import check_alpha, check_keys
 from behindglass.core.aggregates import SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.population import PopulationSettings
@@ -92,7 +92,7 @@ def _is_int(v: object) -> bool:
 
 def km_params(spec: AnalysisSpec) -> KmParams:
     """The request's parameters, checked, with defaults filled in."""
-    _check_keys(spec, PARAMS)
+    check_keys(spec, PARAMS)
     p = spec.params
     bin_days = p.get("time_bin_days", 1)
     if not _is_int(bin_days) or not 1 <= bin_days <= MAX_BIN_DAYS:
@@ -106,11 +106,7 @@ def km_params(spec: AnalysisSpec) -> KmParams:
     if conf_type not in CONF_TYPES:
         raise SpecError(f"{spec.name}: 'conf_type' must be one of {list(CONF_TYPES)}, "
                         f"got {conf_type!r}")
-    alpha = p.get("alpha", 0.05)
-    if (not isinstance(alpha, int | float) or isinstance(alpha, bool)
-            or not math.isfinite(alpha) or not 0 < alpha < 1):
-        raise SpecError(f"{spec.name}: 'alpha' must be a number strictly between 0 and 1, "
-                        f"got {alpha!r}")
+    alpha = check_alpha(spec)
     times = p.get("at_risk_times")
     if times is not None:
         if (not isinstance(times, list | tuple) or not 1 <= len(times) <= MAX_AT_RISK_TIMES

@@ -1,0 +1,32 @@
+"""Checks shared by the analyses' parameter validation; every error names the request and
+the parameter, so the hub's 422 and a site's refusal say what to fix."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from behindglass.core.errors import SpecError
+from behindglass.core.study import AnalysisSpec
+
+
+def check_keys(spec: AnalysisSpec, allowed: Iterable[str]) -> None:
+    """SpecError listing any parameter the analysis does not take."""
+    allowed = set(allowed)
+    unknown = sorted(set(spec.params) - allowed)
+    if unknown:
+        raise SpecError(
+            f"{spec.name}: unknown parameter(s) {unknown} for {spec.kind}; "
+            f"accepted: {sorted(allowed)}"
+        )
+
+
+def check_alpha(spec: AnalysisSpec, default: float = 0.05) -> float:
+    """The request's ``alpha``: a finite number strictly between 0 and 1."""
+    alpha: Any = spec.params.get("alpha", default)
+    if (not isinstance(alpha, int | float) or isinstance(alpha, bool)
+            or not math.isfinite(alpha) or not 0 < alpha < 1):
+        raise SpecError(f"{spec.name}: 'alpha' must be a number strictly between 0 and 1, "
+                        f"got {alpha!r}")
+    return float(alpha)
