@@ -8,7 +8,8 @@ small results. DuckDB is the embedded default; PostgreSQL runs the same queries.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from behindglass.engine.dialect import SqlDialect
 
@@ -38,6 +39,17 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+class ClosesOnExit:
+    """``with`` support for anything with a ``close()``: backends and the site store."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()  # type: ignore[attr-defined]
 
 
 def temp_table(backend: Backend, name: str, select_sql: str) -> str:

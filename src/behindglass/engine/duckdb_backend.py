@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import duckdb
 
 from behindglass.core.errors import EngineError
+from behindglass.engine.backend import ClosesOnExit
 from behindglass.engine.dialect import DuckDBDialect
 
 
-class DuckDBBackend:
+class DuckDBBackend(ClosesOnExit):
     def __init__(self, path: str | Path, *, read_only: bool = True) -> None:
         self.path = Path(path)
         self.label = self.path.name
@@ -33,13 +33,6 @@ class DuckDBBackend:
         self.dialect = DuckDBDialect()
         self.con = con
         return self
-
-    def __enter__(self) -> DuckDBBackend:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def execute(self, sql: str) -> None:
         try:

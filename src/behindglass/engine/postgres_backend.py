@@ -10,19 +10,19 @@ password: connection strings are scrubbed before any error text leaves.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
 
 from behindglass.core.errors import EngineError
+from behindglass.engine.backend import ClosesOnExit
 from behindglass.engine.dialect import PostgresDialect
 from behindglass.omop.postgres_connection import describe, pg_connect, scrub
 
 __all__ = ["PostgresBackend", "describe", "pg_connect", "scrub"]
 
-class PostgresBackend:
+class PostgresBackend(ClosesOnExit):
     """A :class:`~behindglass.engine.backend.Backend` on one schema of a PostgreSQL database.
 
     Read-only access is the database's business: connect as a role with ``SELECT`` on the
@@ -45,13 +45,6 @@ class PostgresBackend:
         except BaseException:
             self.con.close()
             raise
-
-    def __enter__(self) -> PostgresBackend:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def execute(self, sql: str) -> None:
         try:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import EngineError
 from behindglass.core.population import PopulationSettings
 from behindglass.core.sitedata import ConceptDomain, Dimension, Tar
-from behindglass.engine.backend import Backend, temp_table
+from behindglass.engine.backend import Backend, ClosesOnExit, temp_table
 from behindglass.engine.characterization import (
     CohortCovariates,
     CovariateSettings,
@@ -77,7 +76,7 @@ def dimension_sql(dialect: SqlDialect, dimension: str) -> str:
     return sql[dimension]
 
 
-class SiteStore:
+class SiteStore(ClosesOnExit):
     """Read-only view of one site's CDM store, whatever engine holds it."""
 
     def __init__(self, backend: Backend) -> None:
@@ -95,13 +94,6 @@ class SiteStore:
     @property
     def backend(self) -> Backend:
         return self._backend
-
-    def __enter__(self) -> SiteStore:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def close(self) -> None:
         self._backend.close()

@@ -20,21 +20,17 @@ from pathlib import Path
 from types import MappingProxyType
 
 from behindglass.core.errors import SpecError
+from behindglass.core.study import check_thresholds
 
 
 class Thresholds:
     """Resolves the threshold of a check id from defaults and overrides."""
 
     def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
-        clean: dict[str, float] = {}
-        for key, value in (overrides or {}).items():
-            if not isinstance(key, str) or not key or key.startswith("."):
-                raise SpecError(f"thresholds: invalid check-id prefix {key!r}")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise SpecError(f"thresholds: {key} must be a number of percent, not {value!r}")
-            if not 0 <= value <= 100:
-                raise SpecError(f"thresholds: {key} = {value} is not a percentage in 0..100")
-            clean[key] = float(value)
+        try:  # the rules a study's thresholds are held to at the hub, too
+            clean = check_thresholds(dict(overrides or {}))
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
         self.overrides: Mapping[str, float] = MappingProxyType(clean)
 
     def for_check(self, check_id: str, default: float) -> float:
