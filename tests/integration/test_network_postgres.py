@@ -102,3 +102,35 @@ def test_a_wrong_postgres_url_stops_the_agent_at_start(pg_url: str, tmp_path: Pa
         capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "no_such_schema" in done.stderr
+
+
+@pytest.mark.parametrize("duplicates", ["keep_first", "keep_all"])
+def test_the_study_population_is_the_same_frame_on_postgres(
+        site_dbs: dict[str, Path], pg_site: str, duplicates: str) -> None:
+    from behindglass.core.population import PopulationSettings
+
+    covariates = [
+        {"name": "nsaid_any", "domain": "drug", "concept_ids": [1118084, 1124300],
+         "window": [-365, -1]},
+        {"name": "gi_before", "domain": "condition", "concept_ids": [GI_BLEED],
+         "descendants": True, "window": [None, -1]},
+        {"name": "sprain", "domain": "condition", "concept_ids": [81151],
+         "descendants": False, "window": [-30, 30]},
+        {"name": "vaccine", "domain": "drug", "concept_ids": [40213154]},
+        {"name": "visit_proc", "domain": "procedure", "concept_ids": [4107731]},
+    ]
+    settings = PopulationSettings.from_dict({
+        "washout_days": 180, "remove_duplicate_subjects": duplicates,
+        "remove_prior_outcome": True, "risk_window_end": 30, "end_anchor": "cohort start",
+        "covariates": covariates})
+    target, comparator = Cohort.drug(1118084), Cohort.drug(1124300)
+    frames = []
+    for where in (site_dbs["site-c"], pg_site):
+        with SiteStore.open(where) as store:
+            frames.append(store.population(target, comparator, Cohort.condition(GI_BLEED),
+                                           settings))
+    duck, pg = frames
+    assert len(duck) > 50 and duck[[c["name"] for c in covariates]].to_numpy().any()
+    assert list(pg.columns) == list(duck.columns)
+    assert (pg.dtypes == "int64").all()
+    assert pg.equals(duck)

@@ -409,22 +409,42 @@ def check_site(spec: AnalysisSpec, p: GlmParams, frame: SiteFrame, min_cell: int
             binary.append((name, col))
     # X'WX holds the cross-products of 0/1 columns, i.e. the 2 x 2 tables of each pair
     # (and, in the first round of a logistic fit, of each column with the outcome)
-    pairs = [(a, b) for i, a in enumerate(binary) for b in binary[i + 1:]]
-    if p.family == "binomial":
-        pairs += [(a, ("the outcome", y)) for a in binary]
-    for (name_a, a), (name_b, b) in pairs:
-        both = int(a @ b)
-        cells = (both, int(a.sum()) - both, int(b.sum()) - both)
-        if any(_small(c, min_cell) for c in (*cells, n - sum(cells))):
-            what = name_b if name_b == "the outcome" else repr(name_b)
-            raise DisclosureError(
-                f"{spec.name}: covariate {name_a!r} and {what} have a combination of levels "
-                f"held by 1 to {min_cell - 1} persons at this site (covariate pattern "
-                "rule); refused")
+    if p.family == "binomial" and binary:
+        binary.append(("the outcome", y))
+    _check_pairs(spec, binary, n, min_cell, outcome_last=p.family == "binomial")
     if x.shape[1] / n > max_param_ratio:
         raise DisclosureError(
             f"{spec.name}: more than {max_param_ratio:g} parameters per person at this site "
             f"({x.shape[1]} parameters; parameter ratio rule); refused")
+
+
+def _check_pairs(spec: AnalysisSpec, binary: list[tuple[str, np.ndarray]], n: int,
+                 min_cell: int, outcome_last: bool) -> None:
+    """Every 2 x 2 table of two 0/1 columns (the outcome, when last, only against the
+    covariates) has no cell of 1 to min_cell - 1 persons; one matrix product gives them
+    all."""
+    if len(binary) < 2:
+        return
+    b = np.column_stack([col for _, col in binary])
+    both = b.T @ b  # persons with both levels 1
+    ones = np.diag(both)
+    cells = (both, ones[:, None] - both, ones[None, :] - both,
+             n - ones[:, None] - ones[None, :] + both)
+    bad = np.zeros(both.shape, dtype=bool)
+    for c in cells:
+        bad |= (c > 0) & (c < min_cell)
+    if outcome_last:  # the outcome is checked against covariates, not against itself
+        bad[-1, -1] = False
+    np.fill_diagonal(bad, False)
+    if not bad.any():
+        return
+    i, j = (int(v) for v in np.argwhere(np.triu(bad | bad.T))[0])
+    name_b = binary[j][0]
+    what = name_b if outcome_last and j == len(binary) - 1 else repr(name_b)
+    raise DisclosureError(
+        f"{spec.name}: covariate {binary[i][0]!r} and {what} have a combination of levels "
+        f"held by 1 to {min_cell - 1} persons at this site (covariate pattern "
+        "rule); refused")
 
 
 def _summary(frame: SiteFrame) -> list[float]:
@@ -463,8 +483,9 @@ def local_release(site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
     p = glm_params(spec)
     state = dict(site.state) if site.state is not None else start_state()
     frame = _frame(site, spec, p)
-    ratio = site.policy.max_param_ratio
-    check_site(spec, p, frame, site.policy.min_cell, ratio)
+    if not site.cache.get("checked"):  # the frame is fixed for the study: check it once
+        check_site(spec, p, frame, site.policy.min_cell, site.policy.max_param_ratio)
+        site.cache["checked"] = True
     fam = Family(p.family)
     blocks = [_block("glm:summary", np.array(_summary(frame)))]
     notes: list[str] = []

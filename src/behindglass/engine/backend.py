@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import pandas as pd
+
 from behindglass.engine.dialect import SqlDialect
 
 
@@ -27,6 +29,11 @@ class Backend(Protocol):
 
     def fetchall(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
+        ...
+
+    def fetch_frame(self, sql: str) -> pd.DataFrame:
+        """Run a query and return its rows as a data frame (for large results: fetched in
+        the engine's own columnar form where it has one, not row by row)."""
         ...
 
     def columns(self, sql: str) -> list[str]:

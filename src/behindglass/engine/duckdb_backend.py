@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from behindglass.core.errors import EngineError
 from behindglass.engine.backend import ClosesOnExit
@@ -43,6 +44,12 @@ class DuckDBBackend(ClosesOnExit):
     def fetchall(self, sql: str) -> list[tuple[Any, ...]]:
         try:
             return self.con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise EngineError(f"{self.label}: query failed: {exc}") from None
+
+    def fetch_frame(self, sql: str) -> pd.DataFrame:
+        try:
+            return self.con.execute(sql).df()
         except duckdb.Error as exc:
             raise EngineError(f"{self.label}: query failed: {exc}") from None
 

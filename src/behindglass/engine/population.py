@@ -132,16 +132,30 @@ GROUP BY k.treatment, k.person_id, k.index_date, k.risk_start, k.risk_end
 """
 
 
-def _covariate_sql(backend: Backend, cov: CovariateSpec) -> str:
-    table, concept_col, date_col = COVARIATE_TABLES[cov.domain]
+def _concepts(column: str, cov: CovariateSpec) -> str:
     ids = int_list(list(cov.concept_ids))
-    concepts = f"e.{concept_col} IN ({ids})"
-    if cov.descendants:
-        concepts = (f"({concepts} OR e.{concept_col} IN (SELECT ca.descendant_concept_id"
-                    f" FROM concept_ancestor ca WHERE ca.ancestor_concept_id IN ({ids})))")
-    when = window_condition(backend, "a.index_date", f"e.{date_col}", cov.window)
-    return (f"CASE WHEN EXISTS (SELECT 1 FROM {table} e WHERE e.person_id = a.person_id"
-            f" AND {concepts} AND {when}) THEN 1 ELSE 0 END")
+    if not cov.descendants:
+        return f"{column} IN ({ids})"
+    return (f"({column} IN ({ids}) OR {column} IN (SELECT ca.descendant_concept_id"
+            f" FROM concept_ancestor ca WHERE ca.ancestor_concept_id IN ({ids})))")
+
+
+def _flags_sql(backend: Backend, domain: str, covs: list[CovariateSpec]) -> str:
+    """One pass over ``domain``'s table for all its covariates: per population row
+    (person, treatment), 1 for each covariate with a record in its window.
+
+    A pass per domain instead of a correlated EXISTS per covariate: the table is read and
+    joined once, and only the records of the covariates' concepts are."""
+    table, concept_col, date_col = COVARIATE_TABLES[domain]
+    wanted = " OR ".join(_concepts(f"{concept_col}", c) for c in covs)
+    flags = ", ".join(
+        f"MAX(CASE WHEN {_concepts('e.concept_id', c)} AND "
+        f"{window_condition(backend, 'a.index_date', 'e.event_date', c.window)}"
+        f' THEN 1 ELSE 0 END) AS "{c.name}"' for c in covs)
+    return (f"SELECT a.person_id, a.treatment, {flags} FROM {POPULATION_TABLE} a"
+            f" JOIN (SELECT person_id, {concept_col} AS concept_id, {date_col} AS event_date"
+            f" FROM {table} WHERE {wanted}) e ON e.person_id = a.person_id"
+            " GROUP BY a.person_id, a.treatment")
 
 
 def _frame_sql(backend: Backend, s: PopulationSettings) -> str:
@@ -159,12 +173,21 @@ def _frame_sql(backend: Backend, s: PopulationSettings) -> str:
         parts += [f"{d.year('a.index_date')} - p.year_of_birth",
                   f"CASE WHEN p.gender_concept_id = {MALE} THEN 1 ELSE 0 END",
                   d.year("a.index_date")]
-    parts += [_covariate_sql(backend, c) for c in s.covariates]
+    joins = []
+    by_domain: dict[str, list[CovariateSpec]] = {}
+    for cov in s.covariates:
+        by_domain.setdefault(cov.domain, []).append(cov)
+    alias = {}
+    for n, (domain, covs) in enumerate(by_domain.items()):
+        alias.update({c.name: f"f{n}" for c in covs})
+        joins.append(f" LEFT JOIN ({_flags_sql(backend, domain, covs)}) f{n}"
+                     f" ON f{n}.person_id = a.person_id AND f{n}.treatment = a.treatment")
+    parts += [f'COALESCE({alias[c.name]}."{c.name}", 0)' for c in s.covariates]
     # names are validated lower-case identifiers; quoted, as one may be a keyword ("end")
     selected = ", ".join(f'CAST({p} AS BIGINT) AS "{name}"'
                          for p, name in zip(parts, s.columns, strict=True))
     return (f"SELECT {selected} FROM {POPULATION_TABLE} a"
-            " JOIN person p ON p.person_id = a.person_id"
+            f" JOIN person p ON p.person_id = a.person_id{''.join(joins)}"
             " ORDER BY a.person_id, a.treatment DESC")
 
 
@@ -182,11 +205,11 @@ def compute_population(backend: Backend, target: CohortRef, comparator: CohortRe
     temp_table(backend, POPULATION_TABLE,
                _population_sql(backend, target, comparator, outcome, settings))
     try:
-        rows = backend.fetchall(_frame_sql(backend, settings))
+        frame = backend.fetch_frame(_frame_sql(backend, settings))
     finally:
         backend.execute(backend.dialect.drop_table(POPULATION_TABLE))
     columns = list(settings.columns)
-    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame.columns = columns
     for col in columns:
         if frame[col].isna().any():
             # only the demographics can be missing: year_of_birth is NULL (a DQ failure)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import psycopg
 from psycopg import sql as pgsql
 
@@ -57,6 +58,15 @@ class PostgresBackend(ClosesOnExit):
             return self.con.execute(sql.encode()).fetchall()
         except psycopg.Error as exc:
             raise EngineError(f"{self.label}: query failed: {exc}") from None
+
+    def fetch_frame(self, sql: str) -> pd.DataFrame:
+        try:
+            cur = self.con.execute(sql.encode())
+            rows = cur.fetchall()
+        except psycopg.Error as exc:
+            raise EngineError(f"{self.label}: query failed: {exc}") from None
+        names = [c.name for c in cur.description or []]
+        return pd.DataFrame.from_records(rows, columns=names)
 
     def columns(self, sql: str) -> list[str]:
         try:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from behindglass.core.cohort import Cohort
 from behindglass.core.errors import EngineError
 from behindglass.core.population import PopulationSettings
-from behindglass.core.sitedata import ConceptDomain, Dimension, Tar
+from behindglass.core.sitedata import ConceptDomain, Dimension, PersonColumn, Tar
 from behindglass.engine.backend import Backend, ClosesOnExit, temp_table
 from behindglass.engine.characterization import (
     CohortCovariates,
@@ -206,6 +206,14 @@ class SiteStore(ClosesOnExit):
             self._backend, self.cohort_table(target),
             None if comparator is None else self.cohort_table(comparator),
             self.cohort_table(outcome), settings)
+
+    def person_frame(self, cohort: Cohort, columns: Mapping[str, PersonColumn]
+                     ) -> pd.DataFrame:
+        """Per-person columns of the cohort at index (see
+        :mod:`behindglass.engine.descriptive`); they stay in this process."""
+        from behindglass.engine.descriptive import person_frame  # it imports this module
+
+        return person_frame(self._backend, self.members(cohort), columns, self.cohort_table)
 
     def data_quality(self, thresholds: Mapping[str, float] | None = None) -> DqReport:
         return run_checks(self._backend, thresholds=Thresholds(thresholds))
