@@ -129,7 +129,7 @@ class Network:
                     bg("site", "serve", "--db", str(self.dbs[site]), "--hub", self.url,
                        "--name", site, "--token", self.tokens[site],
                        "--audit", str(self.audit(site)), "--min-cell", str(MIN_CELL),
-                       "--wait", "10", "--blas-threads", "1"),
+                       "--wait", "10", "--threads", "1"),
                     stdout=log, stderr=subprocess.STDOUT)
 
 

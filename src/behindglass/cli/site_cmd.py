@@ -40,16 +40,21 @@ def site() -> None:
 @click.option("--require-dq", "require_dq", type=click.FloatRange(0, 100),
               help="run the data-quality checks before joining, and do not start unless at "
                    "least this percent of them pass (DQD's percent passed)")
-@click.option("--blas-threads", type=click.IntRange(min=1),
-              help="threads for the numeric library's matrix products (default: its own "
-                   "choice); 1 when several agents share one machine, as spinning BLAS "
-                   "threads of different processes slow each other down")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="worker threads of the DuckDB engine and of the numeric library's "
+                   "matrix products (default: all cores); 1 when several agents share one "
+                   "machine, as threads of different processes spinning on the same cores "
+                   "slow each other down")
+@click.option("--memo-minutes", default=15.0, show_default=True,
+              type=click.FloatRange(min=0),
+              help="keep the last study populations built here in memory this long, so a "
+                   "refit of the same population starts at once (0: never keep them)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(db_path: str | None, db_file: Path | None, hub_url: str, name: str,
           token: str | None, token_file: Path | None, audit_path: Path | None,
           min_cell: int, poll_wait: float, once: bool, require_dq: float | None,
-          blas_threads: int | None, log_level: str) -> None:
+          threads: int | None, memo_minutes: float, log_level: str) -> None:
     """Take tasks from the hub and release what this site's policy allows.
 
     Opens outbound connections only; nothing listens at the site.
@@ -70,14 +75,16 @@ def serve(db_path: str | None, db_file: Path | None, hub_url: str, name: str,
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise
-    if blas_threads is not None:
+    if threads is not None:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(blas_threads, user_api="blas")
+        threadpool_limits(threads, user_api="blas")
+    from behindglass.site.memo import PopulationMemo
     quality = None if require_dq is None else _quality_before_joining(db_path, require_dq)
     agent = SiteAgent(hub_url=hub_url, name=name, token=token, db_path=db_path,
                       policy=DisclosurePolicy(min_cell=min_cell), audit_path=audit_path,
-                      poll_wait=poll_wait, quality=quality)
+                      poll_wait=poll_wait, quality=quality, threads=threads,
+                      memo=PopulationMemo(ttl=memo_minutes * 60))
     agent.install_signal_handlers()
     try:
         agent.run(once=once)

@@ -119,7 +119,7 @@ class LocalNetwork:
                     "--name", name, "--token-file", str(token_file),
                     "--audit", str(self.audit_path(name)),
                     "--min-cell", str(self.min_cell), "--wait", str(self.poll_wait),
-                    "--blas-threads", "1",  # all agents share this machine's cores
+                    "--threads", "1",  # all agents share this machine's cores
                 ])
         except BaseException:
             self.stop()

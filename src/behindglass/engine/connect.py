@@ -42,10 +42,12 @@ def split_schema(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), (schemas[0] if schemas else DEFAULT_SCHEMA)
 
 
-def open_backend(target: str | Path, *, read_only: bool = True) -> Backend:
-    """The backend for ``target``. ``read_only`` applies to DuckDB files; on PostgreSQL,
-    read-only access is the connecting role's privileges (see PostgresBackend)."""
+def open_backend(target: str | Path, *, read_only: bool = True,
+                 threads: int | None = None) -> Backend:
+    """The backend for ``target``. ``read_only`` and ``threads`` (the engine's worker
+    threads) apply to DuckDB files; on PostgreSQL, read-only access is the connecting
+    role's privileges (see PostgresBackend) and parallelism is the server's."""
     if is_postgres_url(target):
         url, schema = split_schema(str(target))
         return PostgresBackend(url, schema=schema)
-    return DuckDBBackend(target, read_only=read_only)
+    return DuckDBBackend(target, read_only=read_only, threads=threads)

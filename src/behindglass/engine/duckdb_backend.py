@@ -14,14 +14,17 @@ from behindglass.engine.dialect import DuckDBDialect
 
 
 class DuckDBBackend(ClosesOnExit):
-    def __init__(self, path: str | Path, *, read_only: bool = True) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = True,
+                 threads: int | None = None) -> None:
         self.path = Path(path)
         self.label = self.path.name
         self.dialect = DuckDBDialect()
         if not self.path.exists():
             raise EngineError(f"{self.path}: no such DuckDB database")
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            # a thread cap matters where several sites share one machine's cores
+            config = {} if threads is None else {"threads": threads}
+            self.con = duckdb.connect(str(self.path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             raise EngineError(f"{self.path}: cannot open as DuckDB: {exc}") from None
 

@@ -85,11 +85,13 @@ class SiteStore(ClosesOnExit):
         self._members: dict[str, str] = {}
 
     @classmethod
-    def open(cls, target: str | Path, *, read_only: bool = True) -> SiteStore:
-        """A DuckDB file path or a ``postgresql://...?schema=`` URL."""
+    def open(cls, target: str | Path, *, read_only: bool = True,
+             threads: int | None = None) -> SiteStore:
+        """A DuckDB file path or a ``postgresql://...?schema=`` URL (``threads``: the
+        DuckDB engine's worker threads, default all cores)."""
         if not is_postgres_url(target) and not Path(target).exists():
             raise EngineError(f"{target}: no such site database")
-        return cls(open_backend(target, read_only=read_only))
+        return cls(open_backend(target, read_only=read_only, threads=threads))
 
     @property
     def backend(self) -> Backend:

@@ -40,6 +40,7 @@ from behindglass.site.execute import (
     summarize,
 )
 from behindglass.site.hublink import HubLink, HubUnavailable, ReleaseConflict
+from behindglass.site.memo import PopulationMemo, store_version
 
 CACHED_STUDIES = 8  # studies whose iterative analyses keep their data sets between rounds
 
@@ -87,11 +88,14 @@ class SiteAgent:
                  policy: DisclosurePolicy | None = None, audit_path: str | Path | None = None,
                  poll_wait: float = 25.0, catalog: Catalog | None = None,
                  enforce: Enforce | None = None, link: HubLink | None = None,
-                 quality: dict[str, Any] | None = None) -> None:
+                 quality: dict[str, Any] | None = None, threads: int | None = None,
+                 memo: PopulationMemo | None = None) -> None:
         if open_data is None:
             if db_path is None:
                 raise ValueError("give the site store as db_path or open_data")
-            open_data = _store_opener(db_path)
+            open_data = _store_opener(db_path, threads)
+        self._memo = PopulationMemo() if memo is None else memo
+        self._db_path = db_path
         if catalog is None or enforce is None:
             # imported now, not on the first task: a study should not wait for imports
             default_catalog, default_enforce = installed()
@@ -211,7 +215,9 @@ class SiteAgent:
             return Release(task_id=task.task_id, site=self.name, round=task.round, error=error,
                            audit_head=self._audit.head)
         try:
-            with self._open_data() as data:
+            with self._open_data() as store:
+                version = None if self._db_path is None else store_version(self._db_path)
+                data = self._memo.wrap(store, version)
                 out = execute_task(task, data, self.policy, catalog=self._catalog,
                                    enforce=self._enforce, decide=decide,
                                    caches=self._caches_of(task))
@@ -271,7 +277,7 @@ class SiteAgent:
             return
 
 
-def _store_opener(target: str | Path) -> DataOpener:
+def _store_opener(target: str | Path, threads: int | None = None) -> DataOpener:
     """Opens the site's store per task: a DuckDB file (read-only) or a PostgreSQL URL.
 
     The store is opened once here so a wrong path, URL, password or schema stops the agent
@@ -284,7 +290,7 @@ def _store_opener(target: str | Path) -> DataOpener:
     def open_store() -> AbstractContextManager[SiteData]:
         # per task, so the site can refresh its store between tasks (and a dropped
         # database connection costs one task, not the agent)
-        return SiteStore.open(target)
+        return SiteStore.open(target, threads=threads)
 
     return open_store
 
