@@ -352,19 +352,29 @@ def _per_time(arrays: dict[str, np.ndarray], efron: bool
         score = xd - d[:, None] * m
         info = d[:, None, None] * (s2 / s0[:, None, None] - m[:, :, None] * m[:, None, :])
         return ll, score, info
+    # Efron: the l-th of the d tied events (l = 0..d-1) sees the risk set less the share
+    # f = l / d of the tied set. Every term is linear in S or S' S'' products with
+    # per-time weights that depend on the denominators only, so the sums over l are
+    # per-time scalars (no array per event):
+    #   a = sum 1/den, b = sum f/den, c_j = sum f^j / den^2 (j = 0, 1, 2)
     di = np.rint(d).astype(np.int64)
     rep = np.repeat(np.arange(k), di)
-    j = np.arange(len(rep)) - np.repeat(np.cumsum(di) - di, di)
-    f = j / di[rep]
+    f = (np.arange(len(rep)) - np.repeat(np.cumsum(di) - di, di)) / di[rep]
     den = s0[rep] - f * arrays["s0d"][rep]
-    num1 = s1[rep] - f[:, None] * arrays["s1d"][rep]
-    num2 = s2[rep] - f[:, None, None] * arrays["s2d"][rep]
-    m = num1 / den[:, None]
     ll = -float(np.sum(np.log(den)))
-    score = xd.copy()
-    np.subtract.at(score, rep, m)
-    info = np.zeros((k, *s2.shape[1:]))
-    np.add.at(info, rep, num2 / den[:, None, None] - m[:, :, None] * m[:, None, :])
+
+    def per_time(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(rep, weights=weights, minlength=k)
+
+    a, b = per_time(1 / den), per_time(f / den)
+    c0, c1, c2 = per_time(den ** -2), per_time(f / den ** 2), per_time(f * f / den ** 2)
+    s1d, s2d = arrays["s1d"], arrays["s2d"]
+    score = xd - (a[:, None] * s1 - b[:, None] * s1d)
+    outer = s1[:, :, None] * s1d[:, None, :]
+    info = (a[:, None, None] * s2 - b[:, None, None] * s2d
+            - c0[:, None, None] * (s1[:, :, None] * s1[:, None, :])
+            + c1[:, None, None] * (outer + outer.transpose(0, 2, 1))
+            - c2[:, None, None] * (s1d[:, :, None] * s1d[:, None, :]))
     return ll, score, info
 
 
