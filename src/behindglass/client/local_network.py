@@ -92,6 +92,24 @@ class LocalNetwork:
             time.sleep(0.05)
         raise NetworkError(f"the hub did not answer on {self.url} within {timeout:.0f} s")
 
+    def _wait_polling(self, timeout: float) -> None:
+        """Until every agent has asked the hub for work once: a study submitted after
+        start() then waits for no agent's start-up."""
+        deadline = time.monotonic() + timeout
+        waiting = set(self.sites)
+        headers = {"Authorization": f"Bearer {self.researcher_token}"}
+        while time.monotonic() < deadline:
+            self.check_running()
+            with contextlib.suppress(httpx.HTTPError):
+                reply = httpx.get(f"{self.url}/api/v1/sites", headers=headers, timeout=1.0)
+                if reply.status_code == 200:
+                    waiting -= {s["name"] for s in reply.json() if s.get("last_seen")}
+            if not waiting:
+                return
+            time.sleep(0.05)
+        raise NetworkError(f"site agent(s) {sorted(waiting)} did not reach the hub within "
+                           f"{timeout:.0f} s; logs in {self.workdir / 'logs'}")
+
     def start(self, timeout: float = 30.0) -> LocalNetwork:
         state_dir = self.workdir / "hub"
         state = HubState(state_dir)
@@ -121,6 +139,7 @@ class LocalNetwork:
                     "--min-cell", str(self.min_cell), "--wait", str(self.poll_wait),
                     "--threads", "1",  # all agents share this machine's cores
                 ])
+            self._wait_polling(timeout)
         except BaseException:
             self.stop()
             raise
