@@ -385,7 +385,7 @@ def test_sites_changing_between_rounds_stop_the_fit() -> None:
     ({"covariates": ["event"]}, "covariates"), ({"strata": "treatment"}, "strata"),
     ({"max_iter": 0}, "max_iter"), ({"tol": 0}, "tol"), ({"time_bin_days": 0}, "time_bin"),
     ({"ph_test": "km"}, "ph_test"), ({"population": {"washout_days": -1}}, "population"),
-    ({"alpha": 1.5}, "alpha"), ({"bogus": 1}, "bogus")])
+    ({"alpha": 1.5}, "alpha"), ({"bogus": 1}, "bogus"), ({"meta": "yes"}, "meta")])
 def test_bad_parameters(params: dict[str, Any], word: str) -> None:
     with pytest.raises(SpecError, match=word):
         CoxAnalysis().validate(spec_of(**params))
@@ -439,3 +439,31 @@ def test_through_site_tasks_and_hub_rounds() -> None:
     kept = {s: f for s, f in frames.items() if s != "few"}
     fitted, model = pooled(kept, "efron", strata="site")
     assert_matches(result, fitted, model)
+
+
+# -- meta-analysis of per-site fits, beside the exact pooled fit ---------------------------
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")  # statsmodels, tau2 < 0
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_meta_analysis_of_site_fits_beside_the_pooled_fit(ties: str) -> None:
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    frames = sizes_split([300, 500, 800, 650], seed=31)
+    frames["site1"] = simulate(500, 7, events=False)  # not estimable alone; kept in the pool
+    result, rounds = run(spec_of(ties=ties, meta=True), frames)
+    fit, model = pooled(frames, ties)
+    assert_matches(result, fit, model)  # the exact answer is unchanged by meta
+    assert rounds == result["iterations"] + 2  # the sites' own fits cost no round
+    meta = result["meta"]
+    used = ["site0", "site2", "site3"]
+    assert meta["sites"] == used and meta["not_estimable"] == ["site1"]
+    own = {s: pooled({s: frames[s]}, ties)[0] for s in used}
+    for j, name in enumerate(COVS):
+        m = meta["coefficients"][name]
+        est = np.array([own[s].params[j] for s in used])
+        var = np.array([own[s].bse[j] ** 2 for s in used])
+        np.testing.assert_allclose([r["estimate"] for r in m["sites"]], est, rtol=0, atol=TOL)
+        np.testing.assert_allclose([r["se"] ** 2 for r in m["sites"]], var, rtol=1e-7)
+        ref = combine_effects(est, var, method_re="dl")
+        assert m["fixed"]["estimate"] == pytest.approx(ref.mean_effect_fe, rel=1e-7)
+        assert m["fixed"]["se"] == pytest.approx(ref.sd_eff_w_fe, rel=1e-7)
+        assert m["q"] == pytest.approx(ref.q, rel=1e-6)

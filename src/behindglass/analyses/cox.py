@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from behindglass.analyses.meta import meta_analysis
 from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
@@ -67,7 +68,7 @@ MAX_HALVINGS = 30
 MAX_BIN_DAYS = 3650
 RESERVED = ("time_at_risk", "event", "survival_time", "outcome_count")
 PARAMS = {"covariates", "ties", "strata", "population", "max_iter", "tol", "time_bin_days",
-          "alpha", "ph_test"}
+          "alpha", "ph_test", "meta"}
 ALL = "all"  # the stratum key when the model is not stratified
 
 
@@ -83,6 +84,7 @@ class CoxParams:
     time_bin_days: int
     alpha: float
     ph_test: str | None
+    meta: bool = False
 
 
 def _is_int(v: object) -> bool:
@@ -144,9 +146,13 @@ def cox_params(spec: AnalysisSpec) -> CoxParams:
     if ph is not None and ph not in PH_TRANSFORMS:
         raise SpecError(f"{spec.name}: cox parameter 'ph_test' must be null or one of "
                         f"{list(PH_TRANSFORMS)}, got {ph!r}")
+    meta = p.get("meta", False)
+    if not isinstance(meta, bool):
+        raise SpecError(f"{spec.name}: cox parameter 'meta' must be true or false, "
+                        f"got {meta!r}")
     return CoxParams(covariates=tuple(cov), ties=ties, strata=strata, population=dict(pop),
                      max_iter=max_iter, tol=float(tol), time_bin_days=binw,
-                     alpha=float(alpha), ph_test=ph)
+                     alpha=float(alpha), ph_test=ph, meta=meta)
 
 
 # -- site half ----------------------------------------------------------------------------
@@ -290,6 +296,40 @@ def _site_release(site: SiteContext, spec: AnalysisSpec, p: CoxParams) -> SiteAg
     if "strata" not in site.cache:
         site.cache["strata"] = _prepare(site, spec, p)
     strata: dict[str, _Stratum] = site.cache["strata"]
+    blocks = _blocks(p, strata, state)
+    notes: tuple[str, ...] = ()
+    if p.meta and state["phase"] == "times":
+        fit = _own_fit(spec, p, strata)
+        if isinstance(fit, str):
+            notes = (f"meta: this site's own fit is not estimable ({fit})",)
+        else:
+            blocks += [_block("meta_coef", fit[0]), _block("meta_cov", fit[1])]
+    return SiteAggregate(analysis=spec.name, kind=KIND, stats=tuple(blocks), notes=notes)
+
+
+def _own_fit(spec: AnalysisSpec, p: CoxParams, strata: dict[str, _Stratum]
+             ) -> tuple[np.ndarray, np.ndarray] | str:
+    """This site's model on its own rows, for meta-analysis: the hub's own Newton steps,
+    run here on this site's sums alone (so it is the same estimator); the reason when it
+    is not estimable."""
+    if not any(s.event.any() for s in strata.values()):
+        return "no events at this site"
+    state = cox_start(spec)
+    for _ in range(p.max_iter * (MAX_HALVINGS + 1) + 2):
+        agg = SiteAggregate(analysis=spec.name, kind=KIND, stats=tuple(_blocks(p, strata,
+                                                                                 state)))
+        state, done = cox_step(spec, state, [("site", agg)])
+        if done:
+            break
+    if "fit" not in state or not state["fit"]["converged"]:
+        return str(state.get("error") or "its Newton steps did not converge")
+    beta = np.array([r["coef"] for r in state["fit"]["coefficients"]])
+    return beta, np.asarray(state["fit"]["covariance"])
+
+
+def _blocks(p: CoxParams, strata: dict[str, _Stratum], state: dict[str, Any]
+            ) -> list[StatsBlock]:
+    """The statistics of one round (the hub's ``state``) from this site's strata."""
     blocks: list[StatsBlock] = []
     if state["phase"] == "times":
         n = sum(len(s.time) for s in strata.values())
@@ -313,7 +353,7 @@ def _site_release(site: SiteContext, spec: AnalysisSpec, p: CoxParams) -> SiteAg
             blocks.append(_block(f"t:{key}", times))
             for name, a in _risk_sums(s, times, beta, center, p.ties == "efron"):
                 blocks.append(_block(f"{name}:{key}", a))
-    return SiteAggregate(analysis=spec.name, kind=KIND, stats=tuple(blocks))
+    return blocks
 
 
 # -- hub half -----------------------------------------------------------------------------
@@ -478,7 +518,34 @@ def _finish(p: CoxParams, state: dict[str, Any], ev: _Eval, beta: np.ndarray,
             fit["ph_test"] = ph_test(ev, p.ph_test)
         except np.linalg.LinAlgError:
             fit["ph_test"] = None
+    if p.meta:
+        fit["meta"] = _meta(p, state)
     return {**state, "phase": "done", "fit": fit}
+
+
+def _meta_fits(releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:
+    fits = {}
+    for site, agg in releases:
+        names = {b.name for b in agg.stats}
+        if {"meta_coef", "meta_cov"} <= names:
+            fits[site] = {"coef": list(agg.block("meta_coef").values),
+                          "cov": _array(agg.block("meta_cov")).tolist()}
+    return fits
+
+
+def _meta(p: CoxParams, state: dict[str, Any]) -> dict[str, Any]:
+    """Per covariate, the fixed- and random-effects summaries of the sites' own fits."""
+    fits = state.get("meta_fits") or {}
+    sites = sorted(fits)
+    out: dict[str, Any] = {"sites": sites,
+                           "not_estimable": sorted(set(state["sites"]) - set(fits)),
+                           "coefficients": {}}
+    for j, name in enumerate(p.covariates):
+        if sites:
+            out["coefficients"][name] = meta_analysis(
+                [fits[s]["coef"][j] for s in sites], [fits[s]["cov"][j][j] for s in sites],
+                alpha=p.alpha, labels=sites)
+    return out
 
 
 def cox_start(spec: AnalysisSpec) -> dict[str, Any]:
@@ -506,6 +573,7 @@ def cox_step(spec: AnalysisSpec, state: dict[str, Any],
         if not events_somewhere:
             return {**state, "phase": "done", "error": "no events at any site"}, True
         nxt = {"phase": "fit", "sites": sites, "persons": round(n),
+               **({"meta_fits": _meta_fits(releases)} if p.meta else {}),
                "center": (np.asarray(xsum) / n).tolist(),
                "beta": [0.0] * len(p.covariates), "best": None, "iter": 0, "halvings": 0}
         if p.strata != "site":
