@@ -50,6 +50,8 @@ from scipy.stats import chi2, norm
 
 from behindglass.analyses.meta import meta_analysis
 from behindglass.analyses.params import check_keys
+from behindglass.analyses.stats_blocks import array as _array
+from behindglass.analyses.stats_blocks import block as _block
 from behindglass.core.aggregates import SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.policy import DEFAULT_MAX_PARAM_RATIO
@@ -70,6 +72,7 @@ RESERVED = ("time_at_risk", "event", "survival_time", "outcome_count")
 PARAMS = {"covariates", "ties", "strata", "population", "max_iter", "tol", "time_bin_days",
           "alpha", "ph_test", "meta"}
 ALL = "all"  # the stratum key when the model is not stratified
+SYMMETRIC = ("s2", "s2d")  # released as upper triangles
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -237,18 +240,22 @@ def _sums_by_time(at: np.ndarray, k: int, w: np.ndarray, x: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per time index ``at`` (0..k-1): sums of w, w x and w x x' over the rows of ``x``.
 
-    One ``bincount`` per column and per pair of columns over contiguous rows: no
-    (n, p, p) array, and no ``ufunc.at`` (an order of magnitude slower)."""
+    Rows sorted by time, then one matrix product per time for the cross-products: no
+    (n, p, p) array, no ``ufunc.at`` (an order of magnitude slower), no Python loop over
+    pairs of columns."""
     p = x.shape[1]
-    xt = np.ascontiguousarray(x.T)
-    wxt = xt * w
     b0 = np.bincount(at, weights=w, minlength=k)
     b1 = np.empty((k, p))
-    b2 = np.empty((k, p, p))
+    b2 = np.zeros((k, p, p))
+    order = np.argsort(at, kind="stable")
+    xs = x[order]
+    wxs = xs * w[order][:, None]
     for i in range(p):
-        b1[:, i] = np.bincount(at, weights=wxt[i], minlength=k)
-        for j in range(i, p):
-            b2[:, i, j] = b2[:, j, i] = np.bincount(at, weights=wxt[i] * xt[j], minlength=k)
+        b1[:, i] = np.bincount(at, weights=x[:, i] * w, minlength=k)
+    bounds = np.searchsorted(at[order], np.arange(k + 1))
+    for t in np.flatnonzero(np.diff(bounds)):
+        lo, hi = bounds[t], bounds[t + 1]
+        b2[t] = xs[lo:hi].T @ wxs[lo:hi]
     return b0, b1, b2
 
 
@@ -279,13 +286,21 @@ def _risk_sums(s: _Stratum, times: np.ndarray, beta: np.ndarray, center: np.ndar
     return out
 
 
-def _block(name: str, a: np.ndarray) -> StatsBlock:
-    a = np.asarray(a, dtype=np.float64)
-    return StatsBlock(name=name, shape=tuple(a.shape), values=tuple(float(v) for v in a.flat))
+def _pack(a: np.ndarray) -> np.ndarray:
+    """Per time, the upper triangle of a symmetric (p, p) matrix: half the bytes."""
+    rows, cols = np.triu_indices(a.shape[1])
+    return a[:, rows, cols]
 
 
-def _array(b: StatsBlock) -> np.ndarray:
-    return np.asarray(b.values, dtype=np.float64).reshape(b.shape)
+def _unpack(a: np.ndarray, p: int) -> np.ndarray:
+    rows, cols = np.triu_indices(p)
+    if a.ndim != 2 or a.shape[1] != len(rows):
+        raise SpecError(f"cox: a site released packed sums of shape {a.shape}, expected "
+                        f"(times, {len(rows)}) for {p} covariates")
+    out = np.empty((a.shape[0], p, p))
+    out[:, rows, cols] = a
+    out[:, cols, rows] = a
+    return out
 
 
 def _site_release(site: SiteContext, spec: AnalysisSpec, p: CoxParams) -> SiteAggregate:
@@ -352,7 +367,7 @@ def _blocks(p: CoxParams, strata: dict[str, _Stratum], state: dict[str, Any]
                 continue
             blocks.append(_block(f"t:{key}", times))
             for name, a in _risk_sums(s, times, beta, center, p.ties == "efron"):
-                blocks.append(_block(f"{name}:{key}", a))
+                blocks.append(_block(f"{name}:{key}", _pack(a) if name in SYMMETRIC else a))
     return blocks
 
 
@@ -374,6 +389,8 @@ def _pool(p: CoxParams, releases: list[tuple[str, SiteAggregate]]
                     raise SpecError("cox: sites released sums at different event times")
                 arrays["t"] = a
             else:
+                if name in SYMMETRIC:
+                    a = _unpack(a, len(p.covariates))
                 arrays[name] = arrays[name] + a if name in arrays else a
     return pooled
 

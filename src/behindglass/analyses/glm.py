@@ -62,7 +62,9 @@ from scipy import linalg, special, stats
 
 from behindglass.analyses.meta import meta_analysis
 from behindglass.analyses.params import check_keys
-from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
+from behindglass.analyses.stats_blocks import array
+from behindglass.analyses.stats_blocks import block as _block
+from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import BehindGlassError, DisclosureError, SpecError
 from behindglass.core.policy import DEFAULT_MAX_PARAM_RATIO
 from behindglass.core.population import DEMOGRAPHIC_COLUMNS, PopulationSettings
@@ -458,11 +460,6 @@ def _summary(frame: SiteFrame) -> list[float]:
             float(np.sum(np.exp(logt)))]
 
 
-def _block(name: str, a: np.ndarray) -> StatsBlock:
-    a = np.asarray(a, dtype=float)
-    return StatsBlock(name=name, shape=a.shape, values=tuple(float(v) for v in a.ravel()))
-
-
 def _meta_fit(p: GlmParams, frame: SiteFrame) -> tuple[np.ndarray, np.ndarray]:
     """The site's own fit for meta-analysis; FitError when it is not estimable here."""
     y, x = frame.y, frame.x
@@ -559,8 +556,7 @@ def start_state() -> dict[str, Any]:
 
 
 def _arr(agg: SiteAggregate, name: str) -> np.ndarray:
-    b = agg.block(name)
-    return np.asarray(b.values, dtype=float).reshape(b.shape)
+    return array(agg.block(name))
 
 
 def _sorted(releases: list[tuple[str, SiteAggregate]]) -> list[tuple[str, SiteAggregate]]:

@@ -73,6 +73,15 @@ class CountTable(BaseModel):
 STATS_KINDS: frozenset[str] = frozenset({"glm", "cox", "kaplan_meier", "cohort_method"})
 
 
+def _all_finite(values: tuple[float, ...]) -> bool:
+    # fsum runs in C and is inf or nan exactly when a value is; only a sum of finite
+    # values too large for a double needs the slow look at each value
+    try:
+        return math.isfinite(math.fsum(values))
+    except OverflowError:
+        return all(math.isfinite(v) for v in values)
+
+
 class StatsBlock(BaseModel):
     """A named array of model statistics, row-major: ``values`` has ``prod(shape)`` numbers.
 
@@ -96,7 +105,7 @@ class StatsBlock(BaseModel):
         if size != len(self.values):
             raise ValueError(f"{self.name}: shape {self.shape} needs {size} values, "
                              f"got {len(self.values)}")
-        if not all(math.isfinite(v) for v in self.values):
+        if not _all_finite(self.values):
             raise ValueError(f"{self.name}: values must be finite numbers")
         return self
 
