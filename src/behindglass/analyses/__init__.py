@@ -9,13 +9,17 @@ from behindglass.analyses.catalog import CATALOG, get_analysis
 from behindglass.analyses.requests import (
     Characterize,
     CohortCount,
+    CohortMethod,
+    Contingency,
     Covariates,
     Cox,
     DataQuality,
+    Descriptive,
     Glm,
     Incidence,
     KaplanMeier,
 )
 
-__all__ = ["CATALOG", "Characterize", "CohortCount", "Covariates", "Cox", "DataQuality", "Glm",
-           "Incidence", "KaplanMeier", "get_analysis"]
+__all__ = ["CATALOG", "Characterize", "CohortCount", "CohortMethod", "Contingency",
+           "Covariates", "Cox", "DataQuality", "Descriptive", "Glm", "Incidence",
+           "KaplanMeier", "get_analysis"]

@@ -24,7 +24,17 @@ four measures, the rate per 1,000 person-years and its exact (Garwood) Poisson i
 Catalog entry, :class:`IncidenceAnalysis` (kind ``incidence``): a study's request for the
 incidence of each of its ``outcomes`` in its target cohort. Sites number the target 1 and
 outcome ``i`` (0-based) of the request ``i + 1``; the pooled rows carry the study's cohort
-names as well.
+names as well. With a ``comparator`` (allowed only with ``rate_ratios``), the sites compute
+the same rows for it as target 2.
+
+Rate ratios (``rate_ratios``, :func:`rate_ratios`): computed at the hub from the pooled
+outcome counts and person-days, target vs comparator for every outcome x TAR x stratum
+value, and/or each stratum value vs a reference value of its stratum (e.g. male vs
+female). The interval is the exact conditional one: given ``a + b`` outcomes, ``a`` (the
+index group's) is binomial with ``p = T1 IRR / (T1 IRR + T0)``, so the Clopper-Pearson
+interval of ``p`` maps to one for the IRR; the p-value is the exact two-sided binomial test
+of ``p = T1 / (T1 + T0)`` (IRR = 1). A ratio needing a row that some site did not release in
+full is reported as not computable, naming the site.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from scipy.stats import chi2
+from scipy.stats import binomtest, chi2
 
 from behindglass.analyses.params import check_alpha, check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
@@ -160,6 +170,101 @@ def combine_incidence(releases: list[tuple[str, SiteAggregate]],
     return {"kind": KIND, "sites": sites, "alpha": alpha, "rows": out}
 
 
+# -- rate ratios (hub) ------------------------------------------------------------------------
+RATIO_STRATA = ("sex", "age_group", "start_year")
+
+
+def exact_rate_ratio(a: int, t1: float, b: int, t0: float, alpha: float = 0.05
+                     ) -> dict[str, Any]:
+    """IRR of ``a`` events in ``t1`` person-time vs ``b`` in ``t0``, exact conditional CI and
+    two-sided p-value (binomial, given ``a + b``). ``irr``/``ci_upper`` are None when
+    unbounded (no reference events)."""
+    out: dict[str, Any] = {"irr": None, "ci_lower": None, "ci_upper": None, "p_value": None,
+                           "computable": False, "reason": None}
+    if t1 <= 0 or t0 <= 0:
+        return {**out, "reason": "no person-time in one of the groups"}
+    n = a + b
+    if n == 0:
+        return {**out, "reason": "no outcomes in either group"}
+    test = binomtest(a, n, t1 / (t1 + t0))
+    ci = test.proportion_ci(confidence_level=1 - alpha, method="exact")
+    scale = t0 / t1
+
+    def ratio(p: float) -> float | None:
+        return None if p >= 1 else scale * p / (1 - p)
+
+    out.update(irr=ratio(a / n), ci_lower=ratio(ci.low), ci_upper=ratio(ci.high),
+               p_value=float(test.pvalue), computable=True)
+    if b == 0:
+        out["reason"] = "no outcomes in the reference group: the ratio is unbounded above"
+    return out
+
+
+def _missing(row: dict[str, Any]) -> list[str]:
+    return sorted(s for s, per in row["sites"].items()
+                  if per is None or not all(isinstance(per.get(m), int) for m in MEASURES))
+
+
+def _ratio(row: dict[str, Any], ref: dict[str, Any], alpha: float, **head: Any
+           ) -> dict[str, Any]:
+    out = {**head, "outcome_id": row["outcome_id"], "tar": row["tar"],
+           "stratum": row["stratum"], "outcomes": row["outcomes"],
+           "person_days": row["person_days"], "ref_outcomes": ref["outcomes"],
+           "ref_person_days": ref["person_days"]}
+    missing = {"index": _missing(row), "reference": _missing(ref)}
+    if missing["index"] or missing["reference"]:
+        why = "; ".join(f"the {k} row was not released in full by {', '.join(v)}"
+                        for k, v in missing.items() if v)
+        # the sums over the other sites are no pooled numbers: not shown
+        return {**out, **dict.fromkeys(("outcomes", "person_days", "ref_outcomes",
+                                        "ref_person_days")),
+                "irr": None, "ci_lower": None, "ci_upper": None, "p_value": None,
+                "computable": False,
+                "reason": f"not computable: {why} (a count was suppressed there, or no one "
+                          "was at risk there)"}
+    return {**out, **exact_rate_ratio(row["outcomes"], row["person_days"], ref["outcomes"],
+                                      ref["person_days"], alpha)}
+
+
+def rate_ratios(rows: list[dict[str, Any]], *, comparator: bool,
+                reference: dict[str, str], alpha: float = 0.05) -> list[dict[str, Any]]:
+    """Rate ratios from pooled incidence rows (``combine_incidence``'s): target (id 1) vs
+    comparator (id 2) per outcome x TAR x stratum value when ``comparator``, and each value
+    of a stratum in ``reference`` vs its reference value, per target."""
+    by_key = {(r["target_id"], r["outcome_id"], r["tar"], r["stratum"], r["value"]): r
+              for r in rows}
+    out = []
+
+    def absent(head: dict[str, Any], oid: int, tar: str, stratum: str, why: str
+               ) -> dict[str, Any]:
+        return {**head, "outcome_id": oid, "tar": tar, "stratum": stratum,
+                **dict.fromkeys(("outcomes", "person_days", "ref_outcomes", "ref_person_days",
+                                 "irr", "ci_lower", "ci_upper", "p_value")),
+                "computable": False, "reason": f"not computable: {why}"}
+
+    if comparator:
+        for (tid, oid, tar, stratum, value), row in by_key.items():
+            if tid != 1:
+                continue
+            head = {"contrast": "target_vs_comparator", "target_id": 1, "value": value,
+                    "ref_target_id": 2, "ref_value": value}
+            ref = by_key.get((2, oid, tar, stratum, value))
+            out.append(_ratio(row, ref, alpha, **head) if ref is not None else absent(
+                head, oid, tar, stratum, f"no site released the comparator's row of "
+                                         f"{stratum} {value!r}"))
+    for (tid, oid, tar, stratum, value), row in by_key.items():
+        ref_value = reference.get(stratum)
+        if ref_value is None or value == ref_value:
+            continue
+        head = {"contrast": "stratum", "target_id": tid, "value": value,
+                "ref_target_id": tid, "ref_value": ref_value}
+        ref = by_key.get((tid, oid, tar, stratum, ref_value))
+        out.append(_ratio(row, ref, alpha, **head) if ref is not None else absent(
+            head, oid, tar, stratum, f"no site released the reference value {ref_value!r} "
+                                     f"of {stratum}"))
+    return out
+
+
 # -- catalog entry -------------------------------------------------------------------------
 TAR_KEYS = ("start_offset", "start_anchor", "end_offset", "end_anchor")
 DEFAULT_TAR: dict[str, Any] = {"start_offset": 0, "start_anchor": "start",
@@ -169,7 +274,8 @@ AGE_WIDTHS = (1, 5, 10)  # the engine's age bands (engine/characterization/incid
 MAX_TARS = 20
 MAX_OUTCOMES = 50
 MAX_DAYS = 100_000  # about 270 years; 99999 is the usual "ever" washout
-PARAMS = {"tars", "washout_days", "age_width", "alpha"}
+PARAMS = {"tars", "washout_days", "age_width", "alpha", "rate_ratios"}
+RATIO_KEYS = {"comparator", "reference"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +284,8 @@ class IncidenceParams:
     washout_days: int | None
     age_width: int
     alpha: float
+    comparator_ratios: bool = False
+    reference: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _is_int(v: object) -> bool:
@@ -223,8 +331,35 @@ def incidence_params(spec: AnalysisSpec) -> IncidenceParams:
         raise SpecError(f"{spec.name}: 'age_width' must be one of {list(AGE_WIDTHS)} years, "
                         f"got {age_width!r}")
     alpha = check_alpha(spec)
+    comparator_ratios, reference = _check_ratios(spec, p.get("rate_ratios"))
     return IncidenceParams(tars=_check_tars(spec, p.get("tars", [DEFAULT_TAR])),
-                           washout_days=washout, age_width=age_width, alpha=float(alpha))
+                           washout_days=washout, age_width=age_width, alpha=float(alpha),
+                           comparator_ratios=comparator_ratios, reference=reference)
+
+
+def _check_ratios(spec: AnalysisSpec, ratios: object) -> tuple[bool, dict[str, str]]:
+    """(target vs comparator?, stratum -> reference value) of ``rate_ratios``."""
+    if ratios is None:
+        return False, {}
+    if not isinstance(ratios, dict) or set(ratios) - RATIO_KEYS:
+        raise SpecError(f"{spec.name}: 'rate_ratios' must be an object with keys from "
+                        f"{sorted(RATIO_KEYS)}, got {ratios!r}")
+    comparator = ratios.get("comparator", spec.comparator is not None)
+    if not isinstance(comparator, bool):
+        raise SpecError(f"{spec.name}: 'rate_ratios.comparator' must be true or false, "
+                        f"got {comparator!r}")
+    if comparator and spec.comparator is None:
+        raise SpecError(f"{spec.name}: 'rate_ratios.comparator' needs a 'comparator' cohort")
+    reference = ratios.get("reference", {})
+    if (not isinstance(reference, dict) or set(reference) - set(RATIO_STRATA)
+            or not all(isinstance(v, str) and v for v in reference.values())):
+        raise SpecError(f"{spec.name}: 'rate_ratios.reference' must map strata from "
+                        f"{list(RATIO_STRATA)} to a reference value such as \"female\", "
+                        f"\"40-49\" or \"2010\", got {reference!r}")
+    if not comparator and not reference:
+        raise SpecError(f"{spec.name}: 'rate_ratios' asks for no ratio; set 'comparator' "
+                        "or 'reference'")
+    return comparator, dict(reference)
 
 
 def _check_cohorts(spec: AnalysisSpec) -> None:
@@ -233,9 +368,32 @@ def _check_cohorts(spec: AnalysisSpec) -> None:
                         f"in 'outcomes', got {list(spec.outcomes)}")
     if len(set(spec.outcomes)) != len(spec.outcomes):
         raise SpecError(f"{spec.name}: 'outcomes' repeat a cohort: {list(spec.outcomes)}")
-    if spec.comparator is not None:
-        raise SpecError(f"{spec.name}: incidence takes no comparator; request a second "
-                        f"incidence analysis on {spec.comparator!r} instead")
+    ratios = spec.params.get("rate_ratios")
+    if spec.comparator is not None and not (isinstance(ratios, dict)
+                                            and ratios.get("comparator", True)):
+        raise SpecError(f"{spec.name}: incidence takes no comparator unless 'rate_ratios' "
+                        "compares the target with it; for the comparator's rates alone "
+                        f"request a second incidence analysis on {spec.comparator!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Renumbered:
+    """An incidence row of the comparator, computed as the site's target 1, as target 2."""
+
+    target_id: int
+    outcome_id: int
+    tar: str
+    stratum: str
+    value: str
+    persons_at_risk: int
+    persons_with_outcome: int
+    outcomes: int
+    person_days: int
+
+
+def _as_comparator(rows: Sequence[IncidenceRowLike]) -> list[IncidenceRowLike]:
+    return [_Renumbered(2, r.outcome_id, r.tar, r.stratum, r.value, r.persons_at_risk,
+                        r.persons_with_outcome, r.outcomes, r.person_days) for r in rows]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,18 +409,36 @@ class IncidenceAnalysis:
     def local(self, site: SiteContext, spec: AnalysisSpec) -> SiteAggregate:
         _check_cohorts(spec)
         p = incidence_params(spec)
-        rows = site.data.incidence(site.cohort(spec.cohort),
-                                   [site.cohort(o) for o in spec.outcomes], tars=p.tars,
-                                   washout_days=p.washout_days, age_width=p.age_width)
+        outcomes = [site.cohort(o) for o in spec.outcomes]
+        rows = list(site.data.incidence(site.cohort(spec.cohort), outcomes, tars=p.tars,
+                                        washout_days=p.washout_days, age_width=p.age_width))
+        if spec.comparator is not None:
+            rows += _as_comparator(site.data.incidence(
+                site.cohort(spec.comparator), outcomes, tars=p.tars,
+                washout_days=p.washout_days, age_width=p.age_width))
         return release_incidence(spec.name, rows, min_cell=site.policy.min_cell)
 
     def combine(self, spec: AnalysisSpec,
                 releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:
-        pooled = combine_incidence(releases, incidence_params(spec).alpha)
+        p = incidence_params(spec)
+        pooled = combine_incidence(releases, p.alpha)
+        # ids the site gave: target 1, comparator 2, outcome i + 1 for the request's outcome i
+        names = {1: spec.cohort, 2: spec.comparator}
+
+        def outcome(oid: int) -> str | None:
+            return spec.outcomes[oid - 1] if 0 < oid <= len(spec.outcomes) else None
+
         for row in pooled["rows"]:
-            # ids the site gave: target 1, outcome i + 1 for the request's outcome i
-            row["target"] = spec.cohort if row["target_id"] == 1 else None
-            k = row["outcome_id"] - 1
-            row["outcome"] = spec.outcomes[k] if 0 <= k < len(spec.outcomes) else None
-        return {"kind": self.kind, "analysis": spec.name, "target": spec.cohort,
-                "outcomes": list(spec.outcomes), **pooled}
+            row["target"] = names.get(row["target_id"])
+            row["outcome"] = outcome(row["outcome_id"])
+        out = {"kind": self.kind, "analysis": spec.name, "target": spec.cohort,
+               "outcomes": list(spec.outcomes), **pooled}
+        if p.comparator_ratios or p.reference:
+            ratios = rate_ratios(pooled["rows"], comparator=p.comparator_ratios,
+                                 reference=p.reference, alpha=p.alpha)
+            for r in ratios:
+                r["target"], r["ref_target"] = names.get(r["target_id"]), names.get(
+                    r["ref_target_id"])
+                r["outcome"] = outcome(r["outcome_id"])
+            out.update(comparator=spec.comparator, rate_ratios=ratios)
+        return out

@@ -86,16 +86,21 @@ class Incidence:
     age_width: int = 10
     alpha: float = 0.05
     name: str = "Incidence"
+    # rate ratios (docs/statistics.md): target vs ``comparator``, and/or stratum values vs
+    # ``rate_ratios["reference"]`` (e.g. {"sex": "female"})
+    comparator: str | None = None
+    rate_ratios: Mapping[str, Any] | None = None
 
     def to_spec(self) -> AnalysisSpec:
         # one outcome may be given by its name alone; a str is not a list of names
         outcomes = (self.outcomes,) if isinstance(self.outcomes, str) else tuple(self.outcomes)
+        params: dict[str, Any] = {
+            "tars": [dict(t) for t in self.tars], "washout_days": self.washout_days,
+            "age_width": self.age_width, "alpha": self.alpha}
+        if self.rate_ratios is not None or self.comparator is not None:
+            params["rate_ratios"] = dict(self.rate_ratios or {"comparator": True})
         spec = AnalysisSpec(kind="incidence", name=self.name, cohort=self.cohort,
-                            outcomes=outcomes, params={
-                                "tars": [dict(t) for t in self.tars],
-                                "washout_days": self.washout_days,
-                                "age_width": self.age_width, "alpha": self.alpha,
-                            })
+                            comparator=self.comparator, outcomes=outcomes, params=params)
         get_analysis(spec.kind).validate(spec)
         return spec
 
@@ -174,6 +179,7 @@ class Cox:
     alpha: float = 0.05
     max_iter: int = 30
     tol: float = 1e-9
+    meta: bool = False
     name: str = "Cox"
 
     def to_spec(self) -> AnalysisSpec:
@@ -184,7 +190,7 @@ class Cox:
                                 "population": dict(self.population or {}),
                                 "time_bin_days": self.time_bin_days, "ph_test": self.ph_test,
                                 "alpha": self.alpha, "max_iter": self.max_iter,
-                                "tol": self.tol,
+                                "tol": self.tol, "meta": self.meta,
                             })
         get_analysis(spec.kind).validate(spec)
         return spec
@@ -227,5 +233,93 @@ class Glm:
             params["offset"] = self.offset
         spec = AnalysisSpec(kind="glm", name=self.name, cohort=self.cohort,
                             comparator=self.comparator, outcomes=(self.outcome,), params=params)
+        get_analysis(spec.kind).validate(spec)
+        return spec
+
+
+@dataclass(frozen=True)
+class Descriptive:
+    """Exact pooled mean and SD, and quantiles within stated bounds, of continuous variables
+    of ``cohort``'s persons (docs/statistics.md). Each of ``variables`` is a mapping with
+    ``variable`` ("age", "prior_observation_days", "post_observation_days", "measurement",
+    "time_at_risk") and optionally ``name``, ``edges`` (quantile bins) and, for a measurement,
+    ``concept_ids``, ``descendants``, ``window``; ``time_at_risk`` needs ``outcome``."""
+
+    cohort: str
+    variables: Sequence[Mapping[str, Any]] = ({"variable": "age"},)
+    quantiles: Sequence[float] = (0.25, 0.5, 0.75)
+    outcome: str | None = None
+    population: Mapping[str, Any] | None = None
+    name: str = "Descriptive"
+
+    def to_spec(self) -> AnalysisSpec:
+        params: dict[str, Any] = {"variables": [dict(v) for v in self.variables],
+                                  "quantiles": list(self.quantiles)}
+        if self.population is not None:
+            params["population"] = dict(self.population)
+        spec = AnalysisSpec(kind="descriptive", name=self.name, cohort=self.cohort,
+                            outcomes=(self.outcome,) if self.outcome else (), params=params)
+        get_analysis(spec.kind).validate(spec)
+        return spec
+
+
+@dataclass(frozen=True)
+class Contingency:
+    """Persons of ``cohort`` cross-classified by ``rows`` x ``cols``, pooled exactly, with
+    chi-square and Fisher tests (docs/statistics.md). With ``population`` the persons are the
+    study population of ``cohort`` (vs ``comparator``) and ``outcomes[0]``; ``cohort:<name>``
+    variables need ``<name>`` among ``outcomes``."""
+
+    cohort: str
+    rows: str
+    cols: str
+    outcomes: Sequence[str] = ()
+    comparator: str | None = None
+    population: Mapping[str, Any] | None = None
+    correction: bool = True
+    alpha: float = 0.05
+    name: str = "Contingency"
+
+    def to_spec(self) -> AnalysisSpec:
+        params: dict[str, Any] = {"rows": self.rows, "cols": self.cols,
+                                  "correction": self.correction, "alpha": self.alpha}
+        if self.population is not None:
+            params["population"] = dict(self.population)
+        spec = AnalysisSpec(kind="contingency", name=self.name, cohort=self.cohort,
+                            comparator=self.comparator, outcomes=tuple(self.outcomes),
+                            params=params)
+        get_analysis(spec.kind).validate(spec)
+        return spec
+
+
+@dataclass(frozen=True)
+class CohortMethod:
+    """A comparative cohort study of ``outcome`` in new users of ``cohort`` (target) vs
+    ``comparator``: the propensity model (exact federated logistic regression of treatment
+    on ``ps_covariates``), CohortMethod's PS strata, and the unadjusted and PS-stratified
+    Cox models, all equal to the pooled computation; see ``docs/comparative.md``."""
+
+    cohort: str
+    comparator: str
+    outcome: str
+    ps_covariates: Sequence[str] | None = None  # None: every covariate of the population
+    population: Mapping[str, Any] = field(default_factory=dict)
+    number_of_strata: int = 5
+    ties: str = "efron"
+    time_bin_days: int = 1
+    balance: bool = True
+    alpha: float = 0.05
+    name: str = "CohortMethod"
+
+    def to_spec(self) -> AnalysisSpec:
+        params: dict[str, Any] = {
+            "population": dict(self.population), "number_of_strata": self.number_of_strata,
+            "ties": self.ties, "time_bin_days": self.time_bin_days, "balance": self.balance,
+            "alpha": self.alpha}
+        if self.ps_covariates is not None:
+            params["ps_covariates"] = list(self.ps_covariates)
+        spec = AnalysisSpec(kind="cohort_method", name=self.name, cohort=self.cohort,
+                            comparator=self.comparator, outcomes=(self.outcome,),
+                            params=params)
         get_analysis(spec.kind).validate(spec)
         return spec

@@ -70,7 +70,8 @@ class CountTable(BaseModel):
 # analysis kinds whose site half releases model statistics (sums of squares and cross
 # products, score vectors, risk-set sums): each applies its own disclosure rules (minimum
 # events, covariate patterns, parameters per observation) before releasing any
-STATS_KINDS: frozenset[str] = frozenset({"glm", "cox", "kaplan_meier", "cohort_method"})
+STATS_KINDS: frozenset[str] = frozenset({"glm", "cox", "kaplan_meier", "cohort_method",
+                                       "descriptive"})
 
 
 def _all_finite(values: tuple[float, ...]) -> bool:

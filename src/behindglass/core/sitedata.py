@@ -24,6 +24,23 @@ Anchor = Literal["start", "end"]
 # time at risk: (start offset, start anchor, end offset, end anchor), days from the
 # cohort entry's start or end date, both ends inclusive
 Tar = tuple[int, Anchor, int, Anchor]
+# a per-person column of :meth:`SiteData.person_frame`
+PersonColumnKind = Literal["age", "prior_observation_days", "post_observation_days",
+                           "measurement", "sex", "age_band", "race", "ethnicity",
+                           "index_year", "member_of"]
+
+
+@dataclass(frozen=True)
+class PersonColumn:
+    """One column of :meth:`SiteData.person_frame`: ``kind`` says what; ``measurement``
+    uses ``concept_ids`` (with ``descendants``) in ``window`` (days from index, both ends
+    included); ``member_of`` uses ``cohort``."""
+
+    kind: PersonColumnKind
+    concept_ids: tuple[int, ...] = ()
+    descendants: bool = True
+    window: tuple[int, int] = (0, 0)
+    cohort: Cohort | None = None
 
 
 class BinaryLike(Protocol):
@@ -173,6 +190,16 @@ class SiteData(Protocol):
         ``settings.demographics``, then one 0/1 column per covariate; all int64. The rules
         are those of :mod:`behindglass.core.population`. The frame never leaves the site:
         analyses release aggregates of it only."""
+        ...
+
+    def person_frame(self, cohort: Cohort, columns: Mapping[str, PersonColumn]
+                     ) -> pd.DataFrame:
+        """One row per person of the cohort at their first entry (index), one column per
+        entry of ``columns``, no person id and no dates; a person without a value has a
+        missing one (NaN or None). Numbers are floats; labels (sex, age band, race,
+        ethnicity, index year, membership ``yes``/``no``) are strings. The rules of each
+        kind are in :mod:`behindglass.engine.descriptive`. Like :meth:`population`, the
+        frame never leaves the site."""
         ...
 
     def data_quality(self, thresholds: Mapping[str, float] | None = None) -> DqReportLike:
