@@ -166,6 +166,13 @@ class _Stratum:
     x: np.ndarray  # float64 (n, p), uncentred
 
 
+def _by_time(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> _Stratum:
+    """A stratum with its rows in time order, once: every round then adds up runs of
+    consecutive rows instead of sorting again."""
+    order = np.argsort(time, kind="stable")
+    return _Stratum(time[order], event[order], np.ascontiguousarray(x[order]))
+
+
 def _stratum_key(value: Any) -> str:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
@@ -227,12 +234,12 @@ def _prepare(site: SiteContext, spec: AnalysisSpec, p: CoxParams) -> dict[str, _
     x = frame[list(p.covariates)].to_numpy(dtype=np.float64)
     if p.strata in (None, "site"):
         key = ALL if p.strata is None else "site"
-        return {key: _Stratum(time, event, x)}
+        return {key: _by_time(time, event, x)}
     labels = frame[p.strata].to_numpy()
     out = {}
     for value in pd.unique(labels):
         rows = labels == value
-        out[_stratum_key(value)] = _Stratum(time[rows], event[rows], x[rows])
+        out[_stratum_key(value)] = _by_time(time[rows], event[rows], x[rows])
     return out
 
 
@@ -244,18 +251,17 @@ def _sums_by_time(at: np.ndarray, k: int, w: np.ndarray, x: np.ndarray
     (n, p, p) array, no ``ufunc.at`` (an order of magnitude slower), no Python loop over
     pairs of columns."""
     p = x.shape[1]
-    b0 = np.bincount(at, weights=w, minlength=k)
-    b1 = np.empty((k, p))
-    b2 = np.zeros((k, p, p))
-    order = np.argsort(at, kind="stable")
-    xs = x[order]
-    wxs = xs * w[order][:, None]
-    for i in range(p):
-        b1[:, i] = np.bincount(at, weights=x[:, i] * w, minlength=k)
-    bounds = np.searchsorted(at[order], np.arange(k + 1))
+    b0, b1, b2 = np.zeros(k), np.zeros((k, p)), np.zeros((k, p, p))
+    if np.any(at[1:] < at[:-1]):  # rows not in time order yet
+        order = np.argsort(at, kind="stable")
+        at, x, w = at[order], x[order], w[order]
+    wx = x * w[:, None]
+    bounds = np.searchsorted(at, np.arange(k + 1))
     for t in np.flatnonzero(np.diff(bounds)):
         lo, hi = bounds[t], bounds[t + 1]
-        b2[t] = xs[lo:hi].T @ wxs[lo:hi]
+        b0[t] = w[lo:hi].sum()
+        b1[t] = wx[lo:hi].sum(axis=0)
+        b2[t] = x[lo:hi].T @ wx[lo:hi]
     return b0, b1, b2
 
 
