@@ -222,10 +222,12 @@ def release_variable(var: Variable, values: np.ndarray, min_cell: int
     hist = CountTable(name=f"hist:{var.name}", dims=("bin",), cells=cells,
                       margin=n_table.name,
                       labels={str(i): bin_label(i, var.edges) for i, c in enumerate(bins) if c})
-    mean = float(values.mean())
+    # fsum: correctly rounded whatever order the store returned the rows in, so the same
+    # data always gives the same release (a parallel scan does not fix the row order)
+    total = math.fsum(values.tolist())
+    mean = total / n
     moments = StatsBlock(name=f"moments:{var.name}", shape=(3,),
-                         values=(float(n), float(values.sum()),
-                                 float(((values - mean) ** 2).sum())))
+                         values=(float(n), total, math.fsum(((values - mean) ** 2).tolist())))
     return [n_table, hist], [moments]
 
 
