@@ -156,3 +156,33 @@ def test_the_agent_refits_a_population_without_rebuilding_it(gibleed_db: Path,
                       study=study, created=dt.datetime.now(dt.UTC)))
     assert memo.misses == 2
     agent.close()
+
+
+def test_a_later_round_does_not_open_the_store(gibleed_db: Path) -> None:
+    """Round 0 opens the store (and a store that cannot be opened fails the task there);
+    the fit's later rounds answer from what the analysis kept, without opening it."""
+    from behindglass.analyses.catalog import get_analysis
+
+    opened: list[int] = []
+
+    def open_data() -> SiteStore:
+        opened.append(1)
+        return SiteStore.open(gibleed_db)
+
+    agent = SiteAgent(hub_url=Link.hub_url, name="site-a", token="t", open_data=open_data,
+                      link=Link())  # type: ignore[arg-type]
+    spec = Glm("celecoxib", "gib", comparator="diclofenac", covariates=["treatment"],
+               population={"washout_days": 365}, name="Logistic").to_spec()
+    study = StudySpec(title="lazy", cohorts=COHORTS, analyses=(spec,))
+    glm = get_analysis("glm")
+    state = glm.start(spec)  # type: ignore[attr-defined]
+    for n in range(3):
+        task = Task(task_id=f"tk-{n}", study_id="st", site="site-a", researcher="alice",
+                    study=study, created=dt.datetime.now(dt.UTC), round=n,
+                    analyses=None if n == 0 else ("Logistic",), states={"Logistic": state})
+        release = agent.handle(task)
+        assert release.error is None and release.refusals == ()
+        state, done = glm.step(spec, state, [("site-a", release.aggregates[0])])  # type: ignore[attr-defined]
+        assert not done
+    assert len(opened) == 1
+    agent.close()

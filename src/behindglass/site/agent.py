@@ -214,18 +214,21 @@ class SiteAgent:
             error = f"task {task.task_id} is addressed to {task.site!r}, not to this site"
             return Release(task_id=task.task_id, site=self.name, round=task.round, error=error,
                            audit_head=self._audit.head)
+        store = _OnDemand(self._open_data)
         try:
-            with self._open_data() as store:
-                version = None if self._db_path is None else store_version(self._db_path)
-                data = self._memo.wrap(store, version)
-                out = execute_task(task, data, self.policy, catalog=self._catalog,
-                                   enforce=self._enforce, decide=decide,
-                                   caches=self._caches_of(task))
+            if task.round == 0:
+                store.open()  # a store that cannot be opened fails the task, not each analysis
+            version = None if self._db_path is None else store_version(self._db_path)
+            out = execute_task(task, self._memo.wrap(store, version),  # type: ignore[arg-type]
+                               self.policy, catalog=self._catalog, enforce=self._enforce,
+                               decide=decide, caches=self._caches_of(task))
         except EngineError:
             log.warning("task %s: the site store could not be opened", task.task_id)
             return Release(task_id=task.task_id, site=self.name, round=task.round,
                            error="the site's data store is unavailable",
                            audit_head=self._audit.head)
+        finally:
+            store.close()
         # the head after the decisions: the hub keeps it, so a later cut of this log
         # (removing what was released) is detectable with `audit verify --expect`
         return Release(task_id=task.task_id, site=self.name, round=task.round,
@@ -275,6 +278,31 @@ class SiteAgent:
                 log.error("task %s: hub recorded digest %s, the site sent %s", task.task_id,
                           hub_digest, sent_digest)
             return
+
+
+class _OnDemand:
+    """The site's store, opened on first use: a later round of a fit answers from what the
+    analysis kept, so it need not open (and close) the store at all."""
+
+    def __init__(self, opener: DataOpener) -> None:
+        self._opener = opener
+        self._context: AbstractContextManager[SiteData] | None = None
+        self._data: SiteData | None = None
+
+    def open(self) -> SiteData:
+        if self._data is None:
+            context = self._opener()
+            self._data = context.__enter__()
+            self._context = context
+        return self._data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.open(), name)
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = self._data = None
 
 
 def _store_opener(target: str | Path, threads: int | None = None) -> DataOpener:
