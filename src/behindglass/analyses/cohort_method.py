@@ -42,6 +42,7 @@ from behindglass.analyses.base import combine_count_tables
 from behindglass.analyses.cohort_method_params import STRATUM, CmParams, cm_params
 from behindglass.analyses.cox import CoxAnalysis
 from behindglass.analyses.glm import FitError, GlmAnalysis
+from behindglass.analyses.stats_blocks import block as _block
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
 from behindglass.core.errors import SpecError
 from behindglass.core.sitedata import SiteContext
@@ -75,11 +76,6 @@ def _scores(site: SiteContext, frame: pd.DataFrame, p: CmParams,
     ps = ps_strata.propensity(x, beta)
     site.cache["scores"] = (list(beta), ps)
     return ps
-
-
-def _block(name: str, a: np.ndarray) -> StatsBlock:
-    a = np.asarray(a, dtype=np.float64)
-    return StatsBlock(name=name, shape=tuple(a.shape), values=tuple(float(v) for v in a.flat))
 
 
 def _count_tables(frame: pd.DataFrame, strata: np.ndarray | None, ps: np.ndarray | None,

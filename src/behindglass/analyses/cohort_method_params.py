@@ -11,7 +11,7 @@ import math
 
 from behindglass.analyses.cox import cox_params
 from behindglass.analyses.glm import glm_params
-from behindglass.analyses.params import check_alpha, check_keys
+from behindglass.analyses.params import check_alpha, check_keys, one_outcome, population_param
 from behindglass.core.errors import SpecError
 from behindglass.core.population import (
     DEMOGRAPHIC_COLUMNS,
@@ -67,14 +67,9 @@ def cm_params(spec: AnalysisSpec) -> CmParams:
     if not spec.comparator:
         raise SpecError(f"{spec.name}: cohort_method compares two cohorts; name the "
                         "'comparator'")
-    if len(spec.outcomes) != 1:
-        raise SpecError(f"{spec.name}: cohort_method needs exactly one outcome cohort in "
-                        f"'outcomes', got {list(spec.outcomes)}")
-    pop = p.get("population", {})
-    if not isinstance(pop, dict):
-        raise SpecError(f"{spec.name}: cohort_method parameter 'population' must be an "
-                        f"object of population settings, got {pop!r}")
-    population = PopulationSettings.from_dict(pop, where=f"{spec.name}: population")
+    one_outcome(spec, "cohort_method")
+    population = population_param(spec)
+    pop = p.get("population") or {}
     allowed = [c for c in population.columns if c not in OUTCOME_COLUMNS]
     default = [*(DEMOGRAPHIC_COLUMNS if population.demographics else ()),
                *(c.name for c in population.covariates)]

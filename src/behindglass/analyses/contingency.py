@@ -44,7 +44,7 @@ from scipy.stats import chi2_contingency, fisher_exact
 from scipy.stats.contingency import odds_ratio
 
 from behindglass.analyses.base import combine_count_tables
-from behindglass.analyses.params import check_alpha, check_keys
+from behindglass.analyses.params import check_alpha, check_keys, one_outcome, population_param
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.population import PopulationSettings
@@ -89,14 +89,8 @@ def contingency_params(spec: AnalysisSpec) -> ContingencyParams:
     p = spec.params
     population = None
     if "population" in p:
-        if not isinstance(p["population"], dict):
-            raise SpecError(f"{spec.name}: 'population' must be an object of population "
-                            f"settings, got {p['population']!r}")
-        population = PopulationSettings.from_dict(p["population"],
-                                                  where=f"{spec.name}: population")
-        if len(spec.outcomes) != 1:
-            raise SpecError(f"{spec.name}: a study population needs exactly one outcome "
-                            f"cohort in 'outcomes', got {list(spec.outcomes)}")
+        population = population_param(spec)
+        one_outcome(spec, "a study population")
     elif spec.comparator is not None:
         raise SpecError(f"{spec.name}: a comparator is used through the study population "
                         "(give 'population', and 'treatment' as a variable)")

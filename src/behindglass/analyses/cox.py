@@ -49,7 +49,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from behindglass.analyses.meta import meta_analysis
-from behindglass.analyses.params import check_keys
+from behindglass.analyses.params import check_keys, one_outcome, population_param
 from behindglass.analyses.stats_blocks import array as _array
 from behindglass.analyses.stats_blocks import block as _block
 from behindglass.core.aggregates import SiteAggregate, StatsBlock
@@ -102,9 +102,7 @@ def cox_params(spec: AnalysisSpec) -> CoxParams:
     """The request's parameters, checked, with defaults filled in."""
     p = spec.params
     check_keys(spec, PARAMS)
-    if not 1 <= len(spec.outcomes) <= 1:
-        raise SpecError(f"{spec.name}: cox needs exactly one outcome cohort in 'outcomes', "
-                        f"got {list(spec.outcomes)}")
+    one_outcome(spec, "cox")
     cov = p.get("covariates", ["treatment"])
     if (not isinstance(cov, list | tuple) or not 1 <= len(cov) <= MAX_COVARIATES
             or not all(isinstance(c, str) and c for c in cov)):
@@ -124,11 +122,8 @@ def cox_params(spec: AnalysisSpec) -> CoxParams:
                                or strata in RESERVED or strata in cov):
         raise SpecError(f"{spec.name}: cox parameter 'strata' must be null, 'site' or a "
                         f"column that is not a covariate or outcome column, got {strata!r}")
+    population_param(spec)
     pop = p.get("population") or {}
-    if not isinstance(pop, dict):
-        raise SpecError(f"{spec.name}: cox parameter 'population' must be an object of "
-                        f"population settings, got {pop!r}")
-    PopulationSettings.from_dict(pop, where=f"{spec.name}: cox parameter 'population'")
     max_iter = p.get("max_iter", 30)
     if not _is_int(max_iter) or not 1 <= max_iter <= MAX_ITER_LIMIT:
         raise SpecError(f"{spec.name}: cox parameter 'max_iter' must be an integer from 1 "

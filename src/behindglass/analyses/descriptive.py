@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from behindglass.analyses.params import check_keys
+from behindglass.analyses.params import check_keys, one_outcome, population_param
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.population import PopulationSettings
@@ -180,15 +180,8 @@ def descriptive_params(spec: AnalysisSpec) -> DescriptiveParams:
     wants_tar = any(v.variable == "time_at_risk" for v in variables)
     population = None
     if wants_tar:
-        if len(spec.outcomes) != 1:
-            raise SpecError(f"{spec.name}: 'time_at_risk' is of the study population, which "
-                            f"needs exactly one outcome cohort in 'outcomes', got "
-                            f"{list(spec.outcomes)}")
-        pop = p.get("population", {})
-        if not isinstance(pop, dict):
-            raise SpecError(f"{spec.name}: 'population' must be an object of population "
-                            f"settings, got {pop!r}")
-        population = PopulationSettings.from_dict(pop, where=f"{spec.name}: population")
+        one_outcome(spec, "'time_at_risk' is of the study population, which")
+        population = population_param(spec)
     elif "population" in p or spec.outcomes:
         raise SpecError(f"{spec.name}: 'population' and 'outcomes' are for 'time_at_risk' "
                         "only; no variable asks for it")

@@ -61,7 +61,7 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from behindglass.analyses.meta import meta_analysis
-from behindglass.analyses.params import check_keys
+from behindglass.analyses.params import check_keys, one_outcome, population_param
 from behindglass.analyses.stats_blocks import array
 from behindglass.analyses.stats_blocks import block as _block
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
@@ -133,18 +133,12 @@ def glm_params(spec: AnalysisSpec) -> GlmParams:
     """The request's parameters, checked, with defaults filled in (SpecError otherwise)."""
     p = spec.params
     check_keys(spec, PARAMS)
-    if len(spec.outcomes) != 1:
-        raise SpecError(f"{spec.name}: glm needs exactly one outcome cohort in 'outcomes', "
-                        f"got {list(spec.outcomes)}")
+    one_outcome(spec, "glm")
     family = p.get("family", "binomial")
     if family not in FAMILIES:
         raise SpecError(f"{spec.name}: glm parameter 'family' must be one of "
                         f"{list(FAMILIES)}, got {family!r}")
-    pop_data = p.get("population", {})
-    if not isinstance(pop_data, dict):
-        raise SpecError(f"{spec.name}: glm parameter 'population' must be an object of "
-                        f"population settings, got {pop_data!r}")
-    population = PopulationSettings.from_dict(pop_data, where=f"{spec.name}: population")
+    population = population_param(spec)
     allowed = ["treatment", *(DEMOGRAPHIC_COLUMNS if population.demographics else ()),
                *(c.name for c in population.covariates)]
     covariates = p.get("covariates", ["treatment"])

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from behindglass.core.errors import SpecError
+from behindglass.core.population import PopulationSettings
 from behindglass.core.study import AnalysisSpec
 
 
@@ -30,3 +31,19 @@ def check_alpha(spec: AnalysisSpec, default: float = 0.05) -> float:
         raise SpecError(f"{spec.name}: 'alpha' must be a number strictly between 0 and 1, "
                         f"got {alpha!r}")
     return float(alpha)
+
+
+def one_outcome(spec: AnalysisSpec, what: str) -> None:
+    """SpecError unless the request names exactly one outcome cohort."""
+    if len(spec.outcomes) != 1:
+        raise SpecError(f"{spec.name}: {what} needs exactly one outcome cohort in "
+                        f"'outcomes', got {list(spec.outcomes)}")
+
+
+def population_param(spec: AnalysisSpec) -> PopulationSettings:
+    """The request's ``population`` (an object of study-population settings), checked."""
+    raw: Any = spec.params.get("population") or {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{spec.name}: 'population' must be an object of population "
+                        f"settings, got {raw!r}")
+    return PopulationSettings.from_dict(raw, where=f"{spec.name}: population")

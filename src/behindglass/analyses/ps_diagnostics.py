@@ -25,15 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from behindglass.analyses.stats_blocks import array
+from behindglass.analyses.stats_blocks import block as _block
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
 
 EQUIPOISE = (0.3, 0.7)
 IN_EQUIPOISE = f"{EQUIPOISE[0]}-{EQUIPOISE[1]}"
-
-
-def _block(name: str, a: np.ndarray) -> StatsBlock:
-    a = np.asarray(a, dtype=np.float64)
-    return StatsBlock(name=name, shape=tuple(a.shape), values=tuple(float(v) for v in a.flat))
 
 
 def _small(k: float, min_cell: int) -> bool:
@@ -77,8 +74,7 @@ def equipoise_table(ps: np.ndarray, share: float, margin: str) -> CountTable:
 
 # -- hub half -----------------------------------------------------------------------------
 def _arr(agg: SiteAggregate, name: str) -> np.ndarray:
-    b = agg.block(name)
-    return np.asarray(b.values, dtype=np.float64).reshape(b.shape)
+    return array(agg.block(name))
 
 
 def _smd(mean_t: float, mean_c: float, sd: float) -> float | None:

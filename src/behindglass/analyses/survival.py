@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import chi2, norm
 
-from behindglass.analyses.params import check_alpha, check_keys
+from behindglass.analyses.params import check_alpha, check_keys, one_outcome
 from behindglass.core.aggregates import SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.population import PopulationSettings
@@ -141,9 +141,7 @@ def _check_cohorts(spec: AnalysisSpec) -> None:
     if spec.comparator == spec.cohort:
         raise SpecError(f"{spec.name}: the comparator must differ from the target cohort "
                         f"({spec.cohort!r})")
-    if len(spec.outcomes) != 1:
-        raise SpecError(f"{spec.name}: Kaplan-Meier needs exactly one outcome cohort in "
-                        f"'outcomes', got {list(spec.outcomes)}")
+    one_outcome(spec, "Kaplan-Meier")
 
 
 # -- site half -----------------------------------------------------------------------------
