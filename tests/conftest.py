@@ -58,3 +58,12 @@ def gibleed_sites(gibleed_db: Path, tmp_path_factory: pytest.TempPathFactory
     from tests.integration.harness import split_sites
 
     return split_sites(gibleed_db, tmp_path_factory.mktemp("gibleed_sites"))
+
+
+@pytest.fixture(scope="session")
+def gibleed_ten_sites(gibleed_db: Path, tmp_path_factory: pytest.TempPathFactory
+                      ) -> dict[str, Path]:
+    """GiBleed split over ten site files of unequal size, about 1 : 2 : ... : 10."""
+    from tests.integration.harness import split_sites
+
+    return split_sites(gibleed_db, tmp_path_factory.mktemp("gibleed_ten"), n=10)

@@ -22,8 +22,22 @@ MIN_CELL = 11
 
 
 # -- site databases ------------------------------------------------------------------------
-def split_sites(full: Path, out: Path) -> dict[str, Path]:
-    """Persons split by person_id % 3; tables without person_id (vocabulary, ...) whole."""
+def unequal_sites(n: int) -> dict[str, str]:
+    """``n`` site names, each with the SQL condition on ``person_id`` that picks its persons:
+    residues of ``person_id % (1 + 2 + ... + n)`` in runs of 1, 2, ..., n, so the sites
+    hold roughly 1 : 2 : ... : n of the persons."""
+    total, start, out = n * (n + 1) // 2, 0, {}
+    for k in range(n):
+        out[f"site-{k:02d}"] = (f"person_id % {total} BETWEEN {start} AND {start + k}")
+        start += k + 1
+    return out
+
+
+def split_sites(full: Path, out: Path, n: int | None = None) -> dict[str, Path]:
+    """Persons split by person_id % 3 over SITES, or over ``n`` sites of unequal size
+    (:func:`unequal_sites`); tables without person_id (vocabulary, ...) whole."""
+    rules = ({site: f"person_id % 3 = {k}" for k, site in enumerate(SITES)} if n is None
+             else unequal_sites(n))
     con = duckdb.connect(str(full), read_only=True)
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
@@ -32,12 +46,12 @@ def split_sites(full: Path, out: Path) -> dict[str, Path]:
         "AND table_schema = 'main'").fetchall()}
     con.close()
     paths = {}
-    for k, site in enumerate(SITES):
+    for site, rule in rules.items():
         path = out / f"{site}.duckdb"
         con = duckdb.connect(str(path))
         con.execute(f"ATTACH '{full}' AS src (READ_ONLY)")
         for table in tables:
-            where = f" WHERE person_id % 3 = {k}" if table in with_person else ""
+            where = f" WHERE {rule}" if table in with_person else ""
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM src.{table}{where}")
         con.execute("DETACH src")
         con.close()

@@ -86,7 +86,7 @@ def release(db: Path, spec: AnalysisSpec, min_cell: int) -> SiteAggregate:
 
 def pooled_result(sites: dict[str, Path], spec: AnalysisSpec, min_cell: int
                   ) -> tuple[list[tuple[str, SiteAggregate]], dict[str, Any]]:
-    releases = [(s, release(sites[s], spec, min_cell)) for s in SITES]
+    releases = [(s, release(sites[s], spec, min_cell)) for s in sites]
     return releases, get_analysis(spec.kind).combine(spec, releases)
 
 
@@ -145,6 +145,17 @@ def test_pooled_mean_and_sd_equal_numpy_on_the_whole_data(pooled, truth, name, m
     assert math.isclose(got["mean"], values.mean(), rel_tol=1e-10, abs_tol=1e-10)
     assert math.isclose(got["sd"], values.std(ddof=1), rel_tol=1e-10)
     assert math.isclose(got["se"], values.std(ddof=1) / math.sqrt(values.size), rel_tol=1e-10)
+
+
+@pytest.mark.parametrize("layout", ["one site", "ten unequal sites"])
+def test_one_and_ten_sites_give_the_whole_moments(lab_db, tmp_path_factory, truth, layout):
+    sites = ({"whole": lab_db} if layout == "one site"
+             else split_sites(lab_db, tmp_path_factory.mktemp("ten"), n=10))
+    got = pooled_result(sites, REQUEST.to_spec(), 1)[1]["variables"]
+    for name, values in truth.items():
+        assert got[name]["complete"] and got[name]["n"] == values.size
+        assert math.isclose(got[name]["mean"], values.mean(), rel_tol=1e-10, abs_tol=1e-10)
+        assert math.isclose(got[name]["sd"], values.std(ddof=1), rel_tol=1e-10)
 
 
 def test_the_lab_values_are_real_numbers(truth):

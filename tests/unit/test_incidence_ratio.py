@@ -88,6 +88,24 @@ def exact_truth(a: int, t1: float, b: int, t0: float, alpha: float
 
 
 # -- the pooled ratios ---------------------------------------------------------------------
+def test_ten_unequal_sites_give_the_whole_ratios(gibleed_ten_sites, whole):
+    spec = REQUEST.to_spec()
+    got = ratios_by_key(get_analysis("incidence").combine(
+        spec, [(s, run_at(db, spec, 1)) for s, db in gibleed_ten_sites.items()]))
+    truth = ratios_by_key(whole)
+    assert set(got) == set(truth)
+    # a value no one is at risk in at a site is an exact zero there, not a gap; only a
+    # suppressed count (a site never releases a 0 either) makes a ratio not computable
+    for key, row in truth.items():
+        if got[key]["computable"]:
+            assert got[key] == row, key
+        else:
+            assert (got[key]["reason"].endswith("(a count was suppressed there)")
+                    or got[key] == row), key
+    assert got[("target_vs_comparator", "cel", "all", "all")]["computable"]
+    assert got[("stratum", "cel", "sex", "male")]["computable"]
+
+
 @pytest.mark.parametrize("min_cell", [1, 11])
 @pytest.mark.parametrize("key", [
     ("target_vs_comparator", "cel", "all", "all"),

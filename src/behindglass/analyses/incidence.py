@@ -145,8 +145,11 @@ def combine_incidence(releases: list[tuple[str, SiteAggregate]],
         for site in sites:
             per = row["sites"].get(site)
             if per is None:
+                # a site releases a row (suppressed or not) for every stratum value anyone
+                # is at risk in: a row it did not release is an exact zero there (shown as
+                # null: the hub publishes no per-site count it was not sent)
                 row["sites"][site] = None
-                continue
+                per = dict.fromkeys(MEASURES, 0)
             if all(isinstance(per.get(m), int) for m in MEASURES):
                 used.append(site)
                 for m in MEASURES:
@@ -202,7 +205,7 @@ def exact_rate_ratio(a: int, t1: float, b: int, t0: float, alpha: float = 0.05
 
 def _missing(row: dict[str, Any]) -> list[str]:
     return sorted(s for s, per in row["sites"].items()
-                  if per is None or not all(isinstance(per.get(m), int) for m in MEASURES))
+                  if per is not None and not all(isinstance(per.get(m), int) for m in MEASURES))
 
 
 def _ratio(row: dict[str, Any], ref: dict[str, Any], alpha: float, **head: Any
@@ -220,8 +223,7 @@ def _ratio(row: dict[str, Any], ref: dict[str, Any], alpha: float, **head: Any
                                         "ref_person_days")),
                 "irr": None, "ci_lower": None, "ci_upper": None, "p_value": None,
                 "computable": False,
-                "reason": f"not computable: {why} (a count was suppressed there, or no one "
-                          "was at risk there)"}
+                "reason": f"not computable: {why} (a count was suppressed there)"}
     return {**out, **exact_rate_ratio(row["outcomes"], row["person_days"], ref["outcomes"],
                                       ref["person_days"], alpha)}
 
