@@ -6,12 +6,14 @@ separate processes, each site holding a third of Eunomia GiBleed (persons split 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -68,6 +70,17 @@ def free_port() -> int:
 
 def bg(*args: str) -> list[str]:
     return [sys.executable, "-m", "behindglass.cli.main", *args]
+
+
+def study_run(study: Path, site_dbs: dict[str, Path], work: Path, timeout: int
+              ) -> dict[str, Any]:
+    """``behindglass study run STUDY --sites ... --json`` as a user runs it; its JSON."""
+    sites = ",".join(f"{s}={site_dbs[s]}" for s in SITES)
+    done = subprocess.run(bg("study", "run", str(study), "--sites", sites, "--json",
+                             "--workdir", str(work), "--timeout", str(timeout)),
+                          capture_output=True, text=True, timeout=timeout + 60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def add(kind: str, name: str, state: Path) -> str:

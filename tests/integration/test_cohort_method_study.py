@@ -5,8 +5,6 @@ models on the study population built from the whole database."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from behindglass.analyses import ps_strata
 from behindglass.core.population import PopulationSettings
 from behindglass.core.study import StudySpec
 from behindglass.engine.site_store import SiteStore
-from tests.integration.harness import SITES, bg
+from tests.integration.harness import SITES, study_run
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +30,7 @@ TOL = 1e-8
 @pytest.fixture(scope="module")
 def combined(site_dbs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
              ) -> dict[str, Any]:
-    sites = ",".join(f"{s}={site_dbs[s]}" for s in SITES)
-    work = tmp_path_factory.mktemp("cm-run")
-    done = subprocess.run(bg("study", "run", str(EXAMPLE), "--sites", sites, "--json",
-                             "--workdir", str(work), "--timeout", "240"),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = study_run(EXAMPLE, site_dbs, tmp_path_factory.mktemp("cm-run"), 240)
     assert out["state"] == "complete"
     return out["combined"]["CelecoxibVsDiclofenac"]
 

@@ -4,14 +4,13 @@ network (a real hub and site agents on loopback, started and stopped for the run
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from behindglass.cli.main import cli
-from tests.integration.harness import DATA, SITES, bg
+from tests.integration.harness import DATA, SITES, study_run
 
 pytestmark = pytest.mark.integration
 
@@ -23,13 +22,8 @@ def test_study_run_prints_the_combined_result(site_dbs: dict[str, Path], tmp_pat
              "analyses": [{"kind": "cohort_count", "name": "Count", "cohort": "male"}]}
     path = tmp_path / "study.json"
     path.write_text(json.dumps(study))
-    sites = ",".join(f"{s}={site_dbs[s]}" for s in SITES)
     work = tmp_path / "work"
-    done = subprocess.run(bg("study", "run", str(path), "--sites", sites, "--json",
-                             "--workdir", str(work), "--timeout", "120"),
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = study_run(path, site_dbs, work, 120)
     assert result["state"] == "complete"
     row = result["combined"]["Count"]["tables"]["persons"]["rows"][0]
     assert row["pooled"] == 237 and set(row["sites"]) == set(SITES)  # CDMConnector's count

@@ -330,6 +330,8 @@ def _own_fit(spec: AnalysisSpec, p: CoxParams, strata: dict[str, _Stratum]
     is not estimable."""
     if not any(s.event.any() for s in strata.values()):
         return "no events at this site"
+    # only the coefficients are wanted: no PH test and no meta-analysis of this one site
+    spec = spec.model_copy(update={"params": {**spec.params, "meta": False, "ph_test": None}})
     state = cox_start(spec)
     for _ in range(p.max_iter * (MAX_HALVINGS + 1) + 2):
         agg = SiteAggregate(analysis=spec.name, kind=KIND, stats=tuple(_blocks(p, strata,

@@ -66,9 +66,6 @@ class PopulationMemo:
         """``data``, answering ``population`` from this memo where it can."""
         return data if not self.enabled else _Memoised(data, self, version)  # type: ignore[return-value]
 
-    def clear(self) -> None:
-        self._frames.clear()
-
     def __len__(self) -> int:
         return len(self._frames)
 
