@@ -71,3 +71,15 @@ class AuthError(NetworkError):
 
 class NotFoundError(NetworkError):
     """The hub has no such study, task or site."""
+
+
+class PolicyError(BehindGlassError, ValueError):
+    """A site's policy file is unreadable or invalid; the message names the file and field."""
+
+
+class GovernanceError(BehindGlassError):
+    """An approval, review or lockout change that the workflow does not allow."""
+
+
+class SignatureError(BehindGlassError):
+    """A message or audit entry is unsigned, signed by an unknown key, altered or replayed."""
