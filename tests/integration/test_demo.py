@@ -54,7 +54,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     for site in sites:
         assert (out / "sites" / site / "cdm.duckdb").exists()
         verify = subprocess.run([sys.executable, "-m", "behindglass.cli.main", "audit",
-                                 "verify", str(out / "sites" / site / "audit.jsonl")],
+                                 "verify", str(out / "sites" / site / "audit" / "audit.jsonl")],
                                 capture_output=True, text=True)
         assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "finished in" in proc.stdout

@@ -28,7 +28,7 @@ def test_study_run_prints_the_combined_result(site_dbs: dict[str, Path], tmp_pat
     row = result["combined"]["Count"]["tables"]["persons"]["rows"][0]
     assert row["pooled"] == 237 and set(row["sites"]) == set(SITES)  # CDMConnector's count
     for site in SITES:  # every site kept its own audit log under the work directory
-        assert (work / "sites" / site / "audit.jsonl").stat().st_size > 0
+        assert (work / "sites" / site / "audit" / "audit.jsonl").stat().st_size > 0
 
 
 @pytest.mark.parametrize("sites, message", [

@@ -11,7 +11,15 @@ from click.testing import CliRunner
 
 from behindglass.cli.audit_cmd import audit
 from behindglass.core.errors import AuditError
-from behindglass.governance.audit import GENESIS, AuditLog, entry_hash, read_entries, verify
+from behindglass.core.signing import SigningKey
+from behindglass.governance.audit import (
+    GENESIS,
+    AuditLog,
+    AuditProblem,
+    entry_hash,
+    read_entries,
+    verify,
+)
 
 
 def _write(path: Path, n: int = 6) -> list[dict]:
@@ -153,3 +161,150 @@ def test_cli_verify_and_show(tmp_path: Path) -> None:
     _rewrite(path, lines)
     bad = runner.invoke(audit, ["verify", str(path)])
     assert bad.exit_code == 1 and "line 2" in bad.output
+
+
+# -- signed logs ------------------------------------------------------------------------------
+@pytest.fixture()
+def site_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+def _write_signed(path: Path, key: SigningKey, n: int = 6) -> list[dict]:
+    with AuditLog(path, signer=key) as log:
+        return [log.append("decision", {"task_id": f"tk-{i}", "decision": "run"})
+                for i in range(n)]
+
+
+def _signed_problems(path: Path, key: SigningKey, **kwargs: str) -> list[AuditProblem]:
+    return list(verify(path, key=key.public(), **kwargs).problems)
+
+
+def test_signed_log_verifies_with_its_key_only(tmp_path: Path, site_key: SigningKey) -> None:
+    path = tmp_path / "audit.jsonl"
+    entries = _write_signed(path, site_key, 3)
+    assert all(e["key"] == site_key.key_id for e in entries)
+    site_key.public().verify(entries[0]["hash"], entries[0]["sig"])
+    with AuditLog(path, signer=site_key) as log:  # a restart continues the signed chain
+        assert log.next_seq == 3
+        log.append("agent_started", {})
+    report = verify(path, key=site_key.public())
+    assert report.ok, str(report)
+    assert f"every entry signed by key {site_key.key_id}" in str(report)
+    unchecked = verify(path)  # the chain holds, but nobody checked who wrote it
+    assert unchecked.ok and unchecked.signed == 4
+    assert "signatures NOT checked" in str(unchecked)
+    other = SigningKey.generate()
+    problems = _signed_problems(path, other)
+    assert [p.line for p in problems] == [1, 2, 3, 4]
+    assert all(f"not by {other.key_id}" in p.message for p in problems)
+
+
+def test_unsigned_log_still_verifies_but_not_against_a_key(tmp_path: Path,
+                                                          site_key: SigningKey) -> None:
+    path = tmp_path / "audit.jsonl"
+    _write(path, 2)
+    assert verify(path).ok and "unsigned" in str(verify(path))
+    with AuditLog(path, signer=site_key) as log:  # signing switched on later
+        log.append("agent_started", {})
+    assert verify(path).ok
+    problems = _signed_problems(path, site_key)
+    assert [p.line for p in problems] == [1, 2]
+    assert all("not signed" in p.message for p in problems)
+
+
+def test_forged_entry_rehashed_without_the_key_is_caught_by_its_signature(
+        tmp_path: Path, site_key: SigningKey) -> None:
+    """The attacker alters line 3 and rebuilds the whole chain after it, so every hash and
+    link is valid again: only the signatures can tell."""
+    path = tmp_path / "audit.jsonl"
+    _write_signed(path, site_key)
+    entries = [e for _, e in read_entries(path)]
+    entries[2]["data"]["decision"] = "refuse"
+    prev = entries[1]["hash"]
+    for e in entries[2:]:
+        e["prev"] = prev
+        e["hash"] = prev = entry_hash(e)
+    _rewrite(path, [json.dumps(e) + "\n" for e in entries])
+    assert verify(path).ok  # the chain alone is fooled ...
+    problems = _signed_problems(path, site_key)
+    assert problems[0].line == 3  # ... the signature is not, from the first forged line
+    assert "forged or altered entry" in problems[0].message
+    # signing with another key and naming the site's key id does not help either
+    mallory = SigningKey.generate()
+    entries[2]["sig"] = mallory.sign(entries[2]["hash"])
+    _rewrite(path, [json.dumps(e) + "\n" for e in entries])
+    assert _signed_problems(path, site_key)[0].line == 3
+    # nor does stripping the signature
+    del entries[2]["sig"], entries[2]["key"]
+    _rewrite(path, [json.dumps(e) + "\n" for e in entries])
+    first = _signed_problems(path, site_key)[0]
+    assert first.line == 3 and "not signed" in first.message
+
+
+def _alter(lines: list[str]) -> list[str]:
+    entry = json.loads(lines[2])
+    entry["data"]["decision"] = "refuse"
+    lines[2] = json.dumps(entry) + "\n"
+    return lines
+
+
+def _delete(lines: list[str]) -> list[str]:
+    del lines[2]
+    return lines
+
+
+def _insert(lines: list[str]) -> list[str]:
+    lines.insert(2, lines[1])  # a genuine, correctly signed entry, replayed
+    return lines
+
+
+def _reorder(lines: list[str]) -> list[str]:
+    lines[2], lines[3] = lines[3], lines[2]
+    return lines
+
+
+@pytest.mark.parametrize("edit", [_alter, _delete, _insert, _reorder])
+def test_every_kind_of_edit_is_caught_on_a_signed_log_at_its_line(
+        tmp_path: Path, site_key: SigningKey, edit) -> None:
+    path = tmp_path / "audit.jsonl"
+    _write_signed(path, site_key)
+    _rewrite(path, edit(_lines(path)))
+    problems = _signed_problems(path, site_key)
+    assert problems and problems[0].line == 3, [str(p) for p in problems]
+
+
+def test_cut_tail_of_a_signed_log_is_caught_with_an_expected_hash(
+        tmp_path: Path, site_key: SigningKey) -> None:
+    path = tmp_path / "audit.jsonl"
+    entries = _write_signed(path, site_key)
+    _rewrite(path, _lines(path)[:4])
+    assert not _signed_problems(path, site_key)  # every remaining entry is genuine ...
+    problems = _signed_problems(path, site_key, expect_hash=entries[-1]["hash"])
+    assert problems and "expected hash" in problems[0].message  # ... but the head is gone
+
+
+def test_appending_after_a_forged_tail_is_refused(tmp_path: Path,
+                                                  site_key: SigningKey) -> None:
+    path = tmp_path / "audit.jsonl"
+    _write_signed(path, site_key, 2)
+    lines = _lines(path)
+    entry = json.loads(lines[-1])
+    entry["sig"] = SigningKey.generate().sign(entry["hash"])
+    lines[-1] = json.dumps(entry) + "\n"
+    _rewrite(path, lines)
+    with pytest.raises(AuditError, match="damaged"):
+        AuditLog(path, signer=site_key)
+
+
+def test_cli_verify_with_key(tmp_path: Path, site_key: SigningKey) -> None:
+    path = tmp_path / "audit.jsonl"
+    _write_signed(path, site_key, 3)
+    pub = site_key.public().save(tmp_path / "signing.pub")
+    runner = CliRunner()
+    ok = runner.invoke(audit, ["verify", str(path), "--key", str(pub)])
+    assert ok.exit_code == 0 and "every entry signed by key" in ok.output
+    other = SigningKey.generate().public().save(tmp_path / "other.pub")
+    bad = runner.invoke(audit, ["verify", str(path), "--key", str(other)])
+    assert bad.exit_code == 1 and "line 1" in bad.output
+    unchecked = runner.invoke(audit, ["verify", str(path)])
+    assert unchecked.exit_code == 0 and "NOT checked" in unchecked.output

@@ -6,6 +6,13 @@ import itertools
 
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.policy import DisclosurePolicy
+from behindglass.privacy.protection import (
+    Interval,
+    Relation,
+    derive_relations,
+    intervals,
+    protected,
+)
 from behindglass.privacy.suppression import enforce, smallest_released
 
 
@@ -73,3 +80,69 @@ def test_rare_concepts_are_dropped_from_top_lists_not_just_blanked():
     out = enforce(top, DisclosurePolicy()).table("top_condition")
     assert [c.key for c in out.cells] == [("201826",)]
     assert "4112853" not in out.labels
+
+
+def test_a_cell_the_analysis_already_suppressed_is_protected_too():
+    agg = SiteAggregate(analysis="a", kind="characterize", tables=(
+        CountTable(name="persons", cells=(Cell(key=(), count=300),)),
+        CountTable(name="race", dims=("race",), margin="persons",
+                   cells=(Cell(key=("a",), count=250), Cell(key=("b",), count=45),
+                          Cell(key=("c",), suppressed=True))),
+    ))
+    race = enforce(agg, DisclosurePolicy()).table("race")
+    assert race.value("b") is None and race.value("a") == 250
+
+
+def test_the_margin_is_kept_when_breakdown_cells_suffice():
+    out = enforce(aggregate(40, {"a": 5, "b": 20, "c": 15}), DisclosurePolicy())
+    assert out.table("persons").value() == 40
+    assert [c.suppressed for c in out.table("race").cells] == [True, False, True]
+
+
+def test_ties_are_broken_in_the_release_order_as_before():
+    out = enforce(aggregate(100, {"a": 3, "b": 20, "c": 20, "d": 57}), DisclosurePolicy())
+    assert [c.suppressed for c in out.table("race").cells] == [True, True, False, False]
+
+
+def test_secondary_suppression_can_be_turned_off():
+    out = enforce(aggregate(300, {"White": 250, "Black": 45, "Asian": 5}),
+                  DisclosurePolicy(secondary_suppression=False))
+    assert out.table("race").value("Black") == 45
+
+
+def test_tables_under_one_margin_are_tied_by_their_shared_dimension():
+    persons = CountTable(name="persons", cells=(Cell(key=(), count=200),))
+    sex = CountTable(name="sex", dims=("sex",), margin="persons",
+                     cells=(Cell(key=("F",), count=100), Cell(key=("M",), count=100)))
+    cross = CountTable(name="sex_age", dims=("sex", "age"), margin="persons", cells=(
+        Cell(key=("F", "young"), count=5), Cell(key=("F", "old"), count=95),
+        Cell(key=("M", "young"), count=100)))
+    relations = derive_relations([persons, sex, cross], "characterize")
+    rows = [r for r in relations if "sums to" in r.why]
+    assert {tuple(ref for ref, _ in r.terms) for r in rows} == {
+        (("sex_age", ("F", "young")), ("sex_age", ("F", "old")), ("sex", ("F",))),
+        (("sex_age", ("M", "young")), ("sex", ("M",))),
+    }
+
+
+def test_the_attackers_interval_of_a_hidden_pair_is_their_joint_mass():
+    relations = derive_relations(aggregate(264, {"a": 250, "b": 9, "c": 5}).tables,
+                                 "characterize")
+    shown = {("persons", ()): 264, ("race", ("a",)): 250}
+    got = intervals(relations, shown, [("race", ("b",)), ("race", ("c",))])
+    assert got[("race", ("c",))] == Interval(0, 14)
+    assert protected(got[("race", ("c",))], 11) and not protected(got[("race", ("c",))], 15)
+    pinned = intervals(relations, {**shown, ("race", ("b",)): 9}, [("race", ("c",))])
+    assert pinned[("race", ("c",))] == Interval(5, 5)
+    assert not protected(pinned[("race", ("c",))], 11)
+
+
+def test_the_attacker_uses_integer_bounds_where_the_relaxation_is_loose():
+    # 2y + 3z = 13 and x = 2y + z - 7 over counts: (y, z) is (5, 1) or (2, 3), so x is
+    # 4 or 0; the linear relaxation would allow x up to 6 (y = 6.5, z = 0)
+    x, y, z = ("t", ("x",)), ("t", ("y",)), ("t", ("z",))
+    s1, s2 = ("t", ("s1",)), ("t", ("s2",))
+    relations = [Relation(((y, 2), (z, 3), (s1, -1))),
+                 Relation(((x, -1), (y, 2), (z, 1), (s2, -1)))]
+    got = intervals(relations, {s1: 13, s2: 7}, [x, y, z])
+    assert got[x] == Interval(0, 4)

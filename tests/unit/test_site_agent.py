@@ -91,8 +91,16 @@ class FakeLink:
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
+        self.heads: list[tuple[int, str]] = []
+        self.updates: list[tuple[str, str]] = []
 
-    def post_release(self, task_id: str, body: bytes) -> dict:
+    def publish_audit_head(self, seq: int, head: str) -> None:
+        self.heads.append((seq, head))
+
+    def update_task(self, task_id: str, state: str, detail: str | None = None) -> None:
+        self.updates.append((task_id, state))
+
+    def post_release(self, task_id: str, body: bytes, signature: str | None = None) -> dict:
         self.bodies.append(body)
         return {"task_id": task_id, "state": "released",
                 "digest": hashlib.sha256(body).hexdigest()}

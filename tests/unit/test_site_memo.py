@@ -122,7 +122,7 @@ def test_a_rewritten_store_file_has_another_version(tmp_path: Path, gibleed_db: 
 class Link:
     hub_url = "http://hub.invalid"
 
-    def post_release(self, task_id: str, body: bytes) -> dict:
+    def post_release(self, task_id: str, body: bytes, signature: str | None = None) -> dict:
         import hashlib
 
         return {"task_id": task_id, "state": "released",

@@ -21,11 +21,18 @@ def audit() -> None:
 @click.option("--expect", "expect_hash", metavar="HASH",
               help="a hash recorded elsewhere (e.g. a release's audit_head at the hub) that "
                    "must be in the chain; catches entries cut from the end")
-def verify(path: Path, expect_hash: str | None) -> None:
-    """Check the hash chain; exit 1 and name the lines if it is broken."""
+@click.option("--key", "key_path", metavar="PUB.pem",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the site's public signing key (signing.pub): every entry must be "
+                   "signed by it")
+def verify(path: Path, expect_hash: str | None, key_path: Path | None) -> None:
+    """Check the hash chain (and, with --key, every signature); exit 1 and name the lines
+    if anything is wrong."""
+    from behindglass.core.signing import VerifyKey
     from behindglass.governance.audit import verify as verify_chain
 
-    report = verify_chain(path, expect_hash=expect_hash)
+    key = VerifyKey.load(key_path) if key_path is not None else None
+    report = verify_chain(path, expect_hash=expect_hash, key=key)
     click.echo(str(report))
     if not report.ok:
         sys.exit(1)

@@ -130,5 +130,5 @@ def demo(n_sites: int, persons: int, out: Path, seed: int, min_cell: int) -> Non
     write_report(data, out / "report.html", extra=extra)
     console.rule()
     console.print(f"results: {out / 'results.json'}\nreport:  {out / 'report.html'}\n"
-                  f"audit logs: {out / 'sites'}/*/audit.jsonl  (verify: behindglass audit "
+                  f"audit logs: {out / 'sites'}/*/audit/audit.jsonl  (verify: behindglass audit "
                   f"verify FILE)\nfinished in {total:.1f} s")

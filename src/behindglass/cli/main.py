@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "site": ("behindglass.cli.site_cmd", "site", "Run a site agent."),
     "study": ("behindglass.cli.study_cmd", "study", "Submit studies and read their results."),
     "audit": ("behindglass.cli.audit_cmd", "audit", "Read and verify a site's audit log."),
+    "network": ("behindglass.cli.network_cmd", "network",
+                "Create a network's CA, TLS certificates, signing keys and signed roster."),
     "demo": ("behindglass.cli.demo_cmd", "demo", "Run a whole network on this machine."),
     "ingest": ("behindglass.cli.ingest_cmd", "ingest",
                "Ingest an identifiable extract (Synthea CSV or FHIR R4) into a de-identified "

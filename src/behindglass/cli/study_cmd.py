@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,60 @@ _TOKEN = click.option("--token", envvar="BEHINDGLASS_TOKEN", required=True,
 _JSON = click.option("--json", "as_json", is_flag=True, help="print the hub's JSON")
 
 
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_SIGNING = (
+    click.option("--signing-key", type=_FILE, envvar="BEHINDGLASS_SIGNING_KEY",
+                 help="your Ed25519 key (network init: researchers/NAME/keys/signing.key): "
+                      "sign the studies you submit, as a signed hub requires"),
+    click.option("--roster", type=_FILE, envvar="BEHINDGLASS_ROSTER",
+                 help="the network's roster (researchers/NAME/network.json): check every "
+                      "site's signature on results, and find your name by your key"),
+    click.option("--hub-key", type=_FILE, envvar="BEHINDGLASS_HUB_KEY",
+                 help="the hub's public key that signed --roster (researchers/NAME/hub.pub)"),
+    click.option("--name", "as_name", help="your researcher name (default: from --roster)"),
+)
+
+
+@dataclass(frozen=True)
+class _Hub:
+    """How to reach the hub and, on a signed network, how to sign and check."""
+
+    url: str
+    token: str
+    signing_key: Path | None = None
+    roster: Path | None = None
+    hub_key: Path | None = None
+    name: str | None = None
+
+    def connect(self) -> Any:
+        from behindglass.client.network import connect
+        from behindglass.core.errors import BehindGlassError
+        from behindglass.core.signing import SigningKey, VerifyKey
+        from behindglass.governance.identity import load_roster
+
+        if (self.roster is None) != (self.hub_key is None):
+            raise click.UsageError("give --roster and --hub-key together")
+        try:
+            roster = (None if self.roster is None
+                      else load_roster(self.roster, VerifyKey.load(self.hub_key)))  # type: ignore[arg-type]
+            key = None if self.signing_key is None else SigningKey.load(self.signing_key)
+            return connect(self.url, self.token, signing_key=key, name=self.name,
+                           roster=roster)
+        except BehindGlassError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
 def _hub_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    return _HUB(_TOKEN(f))
+    """--hub, --token and the signing options, handed to the command as ``hub: _Hub``."""
 
+    @functools.wraps(f)
+    def command(*, hub_url: str, token: str, signing_key: Path | None, roster: Path | None,
+                hub_key: Path | None, as_name: str | None, **kwargs: Any) -> Any:
+        return f(hub=_Hub(hub_url, token, signing_key, roster, hub_key, as_name), **kwargs)
 
-def _connect(hub_url: str, token: str) -> Any:
-    from behindglass.client.network import connect
-
-    return connect(hub_url, token)
+    for option in reversed(_SIGNING):
+        command = option(command)
+    return _HUB(_TOKEN(command))
 
 
 def _echo_json(data: Any) -> None:
@@ -104,13 +152,12 @@ def _wait_and_echo(handle: Any, timeout: float, as_json: bool) -> None:
 @click.option("--timeout", default=600.0, show_default=True, type=float,
               help="seconds to wait with --wait")
 @_JSON
-def submit(path: Path, hub_url: str, token: str, wait: bool, timeout: float,
-           as_json: bool) -> None:
+def submit(path: Path, hub: _Hub, wait: bool, timeout: float, as_json: bool) -> None:
     """Submit the study in PATH (see docs/study-format.md)."""
     from behindglass.core.study import StudySpec
 
     spec = StudySpec.from_file(path)
-    with _connect(hub_url, token) as net:
+    with hub.connect() as net:
         handle = net.submit(spec)
         if not wait:
             status = handle.status()
@@ -126,9 +173,9 @@ def submit(path: Path, hub_url: str, token: str, wait: bool, timeout: float,
 @click.argument("study_id")
 @_hub_options
 @_JSON
-def status(study_id: str, hub_url: str, token: str, as_json: bool) -> None:
+def status(study_id: str, hub: _Hub, as_json: bool) -> None:
     """Show a study's per-site state."""
-    with _connect(hub_url, token) as net:
+    with hub.connect() as net:
         st = net.get(study_id).status()
     if as_json:
         _echo_json(st.model_dump(mode="json"))
@@ -140,9 +187,9 @@ def status(study_id: str, hub_url: str, token: str, as_json: bool) -> None:
 @click.argument("study_id")
 @_hub_options
 @_JSON
-def results(study_id: str, hub_url: str, token: str, as_json: bool) -> None:
+def results(study_id: str, hub: _Hub, as_json: bool) -> None:
     """Show a study's results: pooled and per-site tables, suppressed cells as such."""
-    with _connect(hub_url, token) as net:
+    with hub.connect() as net:
         result = net.get(study_id).results()
     if as_json:
         _echo_json(result.to_dict())
@@ -153,9 +200,9 @@ def results(study_id: str, hub_url: str, token: str, as_json: bool) -> None:
 @study.command("list")
 @_hub_options
 @_JSON
-def list_studies(hub_url: str, token: str, as_json: bool) -> None:
+def list_studies(hub: _Hub, as_json: bool) -> None:
     """List your studies at the hub."""
-    with _connect(hub_url, token) as net:
+    with hub.connect() as net:
         studies = net.studies()
     if as_json:
         _echo_json([s.model_dump(mode="json") for s in studies])

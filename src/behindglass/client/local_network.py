@@ -1,11 +1,18 @@
 """A whole network on this machine: a real hub and one real site agent per site database,
 each its own OS process talking HTTP on loopback. For dry runs, demos, tests and
 benchmarks; the processes are exactly the ones a real deployment runs.
+
+It is a signed network by default, like a real one: ``network init`` makes its identities in
+``workdir/identity``, the hub is started with the roster and its key, each site finds its
+key, the roster and the hub's public key in its home (where ``network init`` would put them),
+and :meth:`LocalNetwork.connect` signs studies and checks releases. ``signed=False`` runs the
+hub in development mode instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,19 +42,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def local_policy(min_cell: int) -> str:
+    """The policy of a dry-run site: the defaults, with the local researcher trusted."""
+    return (f'version = 1\nrevision = "local network"\n\n[disclosure]\nmin_cell = {min_cell}\n'
+            f'\n[approvals]\ntrusted_researchers = ["{RESEARCHER}"]\n')
+
+
 class LocalNetwork:
     """Start with ``with LocalNetwork({...}, workdir=...) as net:``; stops on exit, Ctrl-C too.
 
     ``sites`` maps site names to OMOP stores: DuckDB files or ``postgresql://...?schema=``
     URLs (handed to the site process in a file, not its argv, as a URL may hold a
     password). Tokens are created in the hub's state
-    before it starts; each site's audit log is written to ``workdir/sites/NAME/audit.jsonl``
+    before it starts. Each site has its home in ``workdir/sites/NAME`` (its audit log in
+    ``audit/audit.jsonl``); its policy is ``policies[NAME]`` if given, otherwise the defaults
+    with ``min_cell`` and this network's researcher trusted, so studies run without waiting
+    for a steward
     and each process's output to ``workdir/logs/NAME.log``.
     """
 
     def __init__(self, sites: Mapping[str, str | Path], *, workdir: str | Path,
                  min_cell: int = 11, host: str = "127.0.0.1", port: int | None = None,
-                 poll_wait: float = 20.0) -> None:
+                 poll_wait: float = 20.0,
+                 policies: Mapping[str, str | Path] | None = None,
+                 signed: bool = True) -> None:
         if not sites:
             raise NetworkError("a local network needs at least one site database")
         self.sites: dict[str, str | Path] = {
@@ -58,6 +76,11 @@ class LocalNetwork:
             raise NetworkError(f"site database(s) not found: {missing}")
         self.workdir = Path(workdir)
         self.min_cell = min_cell
+        self.policies = dict(policies or {})
+        stray = sorted(set(self.policies) - set(self.sites))
+        if stray:
+            raise NetworkError(f"policy file(s) given for unknown site(s) {stray}")
+        self.signed = signed
         self.host = host
         self.port = port or free_port(host)
         self.poll_wait = poll_wait
@@ -66,8 +89,67 @@ class LocalNetwork:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
 
+    def home(self, site: str) -> Path:
+        """The site's home (policy, approvals, ledgers, audit): ``workdir/sites/NAME``."""
+        return self.workdir / "sites" / site
+
     def audit_path(self, site: str) -> Path:
-        return self.workdir / "sites" / site / "audit.jsonl"
+        from behindglass.site.home import SiteHome  # the site package pulls in the engine
+
+        return SiteHome(self.home(site)).audit_path
+
+    def _init_home(self, site: str) -> Path:
+        """A home whose policy trusts this network's one researcher (you), unless a policy
+        file was given for the site."""
+        from behindglass.site.home import SiteHome
+
+        given = self.policies.get(site)
+        text = (Path(given).read_text(encoding="utf-8") if given is not None
+                else local_policy(self.min_cell))
+        home = SiteHome.init(self.home(site), text)
+        if given is not None:  # a re-used workdir keeps no stale policy
+            home.policy_path.write_text(text, encoding="utf-8")
+        return home.root
+
+    @property
+    def identity(self) -> Path:
+        """``network init``'s output for this network: keys, certificates, the roster."""
+        return self.workdir / "identity"
+
+    def _init_identity(self) -> list[str]:
+        """Make this network's identities, or keep those of an earlier start in the same
+        workdir if they name the same members (a site's audit log stays signed by one key),
+        and return the hub's signing options."""
+        from behindglass.core.errors import BehindGlassError
+        from behindglass.core.signing import VerifyKey
+        from behindglass.governance.identity import init_network, load_roster
+
+        wanted = {("hub", "hub"), ("researcher", RESEARCHER),
+                  *(("site", name) for name in self.sites)}
+        try:
+            roster = load_roster(self.identity / "network.json",
+                                 VerifyKey.load(self.identity / "hub.pub"))
+            keep = {(m.role, m.name) for m in roster.members} == wanted
+        except BehindGlassError:
+            keep = False
+        if not keep:
+            init_network(self.identity, hub_host=self.host, sites=list(self.sites),
+                         researchers=[RESEARCHER], force=True)
+        hub = self.identity / "hub"
+        return ["--roster", str(hub / "network.json"), "--signing-key", str(hub / "signing.key")]
+
+    def _give_keys(self, site: str, home: Path) -> None:
+        """Put the site's signing key, the roster and the hub's public key into its home,
+        where ``network init`` lays them out and the agent looks for them."""
+        given = self.identity / "sites" / site
+        (home / "keys").mkdir(mode=0o700, exist_ok=True)
+        for src, dst in ((given / "keys" / "signing.key", home / "keys" / "signing.key"),
+                         (given / "keys" / "signing.pub", home / "keys" / "signing.pub"),
+                         (given / "network.json", home / "network.json"),
+                         (given / "hub.pub", home / "hub.pub")):
+            tmp = dst.with_name(dst.name + ".tmp")
+            shutil.copy2(src, tmp)  # keeps the key's 0600
+            tmp.replace(dst)
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log_dir = self.workdir / "logs"
@@ -119,12 +201,14 @@ class LocalNetwork:
         finally:
             state.close()
         try:
+            signing = self._init_identity() if self.signed else []
             self._spawn("hub", ["hub", "serve", "--state", str(state_dir), "--host", self.host,
-                                "--port", str(self.port)])
+                                "--port", str(self.port), *signing])
             self._wait_healthy(timeout)
             for name, db in self.sites.items():
-                site_dir = self.audit_path(name).parent
-                site_dir.mkdir(parents=True, exist_ok=True)
+                site_dir = self._init_home(name)
+                if self.signed:
+                    self._give_keys(name, site_dir)
                 # a token file, not an argument: argv is visible to every local user
                 token_file = site_dir / "site.token"
                 token_file.touch(mode=0o600)
@@ -135,8 +219,7 @@ class LocalNetwork:
                 self._spawn(name, [
                     "site", "serve", "--db-file", str(db_file), "--hub", self.url,
                     "--name", name, "--token-file", str(token_file),
-                    "--audit", str(self.audit_path(name)),
-                    "--min-cell", str(self.min_cell), "--wait", str(self.poll_wait),
+                    "--home", str(site_dir), "--wait", str(self.poll_wait),
                     "--threads", "1",  # all agents share this machine's cores
                 ])
             self._wait_polling(timeout)
@@ -151,9 +234,19 @@ class LocalNetwork:
             raise NetworkError(f"process(es) exited: {dead}; logs in {self.workdir / 'logs'}")
 
     def connect(self):  # -> behindglass.client.network.Network
+        """A researcher connection; on a signed network it signs studies with the
+        researcher's key and checks every release against the roster."""
         from behindglass.client.network import connect
 
-        return connect(self.url, self.researcher_token)
+        if not self.signed:
+            return connect(self.url, self.researcher_token)
+        from behindglass.core.signing import SigningKey, VerifyKey
+        from behindglass.governance.identity import load_roster
+
+        mine = self.identity / "researchers" / RESEARCHER
+        roster = load_roster(mine / "network.json", VerifyKey.load(mine / "hub.pub"))
+        return connect(self.url, self.researcher_token, roster=roster,
+                       signing_key=SigningKey.load(mine / "keys" / "signing.key"))
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop site agents first, then the hub: SIGTERM, then SIGKILL after ``grace``."""

@@ -7,11 +7,19 @@
     study.add(Characterize("t2d", by=["sex", "age_band"]))
     result = study.run(timeout=300)
     result["Characterize"].to_pandas(level="site", table="sex")
+
+On a signed network (docs/identity.md, "Signed messages") give ``connect`` your signing key
+and the roster: every study you submit is signed, and every result is checked against each
+site's key before you see it::
+
+    roster = load_roster("researchers/alice/network.json", VerifyKey.load("hub.pub"))
+    net = connect(url, token, signing_key=SigningKey.load("keys/signing.key"), roster=roster)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -24,9 +32,20 @@ from behindglass.client.connection import HubConnection
 from behindglass.client.progress import StudyProgress
 from behindglass.client.results import StudyResult
 from behindglass.core.cohort import Cohort, _first_error
-from behindglass.core.errors import NetworkError, SpecError
-from behindglass.core.messages import StudyResults, StudyStatus
+from behindglass.core.errors import NetworkError, SignatureError, SpecError
+from behindglass.core.messages import (
+    SIGNATURE_HEADER,
+    StudyResults,
+    StudyStatus,
+    attach,
+    release_body,
+    release_payload,
+    study_payload,
+    to_header,
+)
+from behindglass.core.signing import SigningKey, open_envelope, sign_envelope
 from behindglass.core.study import AnalysisSpec, DataQualityRequirement, StudySpec
+from behindglass.governance.identity import Roster
 
 TERMINAL = ("released", "refused", "failed")
 LONG_POLL = 10.0  # seconds per status long-poll; short enough to notice a dead hub
@@ -60,9 +79,14 @@ class StudyHandle:
                                    timeout=wait + 30.0))
 
     def results(self) -> StudyResult:
-        """What the sites released so far, combined (call after :meth:`wait` for all)."""
+        """What the sites released so far, combined (call after :meth:`wait` for all).
+        With a roster on the connection every release is first checked against its site's
+        key: a release that is unsigned or altered raises :class:`SignatureError`."""
         data = self.network._conn.get(f"/studies/{self.study_id}/results")
-        return StudyResult(StudyResults.model_validate(data))
+        result = StudyResult(StudyResults.model_validate(data))
+        if self.network.roster is not None:
+            self.network.verify(result)
+        return result
 
     def wait(self, timeout: float = 600.0, progress: bool = True) -> StudyStatus:
         """Block until every site has released, refused or failed.
@@ -152,7 +176,15 @@ class Network:
     """A researcher's connection to a hub. Use :func:`connect`."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 signing_key: SigningKey | None = None, name: str | None = None,
+                 roster: Roster | None = None) -> None:
+        """``signing_key``: sign every study you submit (a signed hub refuses unsigned ones)
+        as ``name``, your researcher name at the hub (found in ``roster`` by your key when
+        not given). ``roster``: check every site's signature on the results you read."""
+        self.roster = roster
+        self.signing_key = signing_key
+        self.name = _signer_name(signing_key, name, roster)
         self._conn = HubConnection(url, token, timeout=timeout, transport=transport)
         self.url = self._conn.url
 
@@ -169,8 +201,25 @@ class Network:
         """Submit a whole study (a StudySpec, or its JSON as a dict)."""
         if not isinstance(spec, StudySpec):
             spec = StudySpec.from_dict(spec)
-        status = StudyStatus.model_validate(self._conn.post("/studies", json=spec.to_dict()))
+        headers = {}
+        if self.signing_key is not None:  # a fresh nonce and time for every submission
+            envelope = sign_envelope(study_payload(spec), self.signing_key,
+                                     signer=self.name)  # type: ignore[arg-type]
+            headers[SIGNATURE_HEADER] = to_header(envelope)
+        status = StudyStatus.model_validate(
+            self._conn.post("/studies", json=spec.to_dict(), headers=headers))
         return StudyHandle(self, status.study_id)
+
+    def verify(self, result: StudyResult | StudyResults, roster: Roster | None = None
+               ) -> None:
+        """Check that every release in ``result`` carries its site's signature over exactly
+        what it says; raise :class:`SignatureError` naming the first site whose does not.
+        ``roster``: the network's (default: this connection's)."""
+        roster = roster or self.roster
+        if roster is None:
+            raise SignatureError("no roster to check the sites' signatures against: pass "
+                                 "roster= here or to connect()")
+        verify_releases(result.raw if isinstance(result, StudyResult) else result, roster)
 
     def studies(self) -> list[StudyStatus]:
         """Your studies at this hub, oldest first."""
@@ -204,6 +253,52 @@ class Network:
 
 
 def connect(url: str, token: str, *, timeout: float = 30.0,
-            transport: httpx.BaseTransport | None = None) -> Network:
-    """Connect to a hub as a researcher. Nothing is sent until the first call."""
-    return Network(url, token, timeout=timeout, transport=transport)
+            transport: httpx.BaseTransport | None = None,
+            signing_key: SigningKey | None = None, name: str | None = None,
+            roster: Roster | None = None) -> Network:
+    """Connect to a hub as a researcher. Nothing is sent until the first call. On a signed
+    network give ``signing_key`` (and ``roster`` or ``name``); see :class:`Network`."""
+    return Network(url, token, timeout=timeout, transport=transport,
+                   signing_key=signing_key, name=name, roster=roster)
+
+
+def _signer_name(key: SigningKey | None, name: str | None, roster: Roster | None
+                 ) -> str | None:
+    """The researcher name studies are signed as; checked against the roster if given."""
+    if key is None:
+        return name
+    if roster is None:
+        if not name:
+            raise SignatureError("signing studies needs your researcher name: pass name= "
+                                 "(or roster=, where your key names you)")
+        return name
+    member = roster.by_key_id(key.key_id)
+    if member.role != "researcher":
+        raise SignatureError(f"signing key {key.key_id} is {member.role} {member.name!r}'s "
+                             "in the roster, not a researcher's")
+    if name and name != member.name:
+        raise SignatureError(f"signing key {key.key_id} belongs to researcher "
+                             f"{member.name!r} in the roster, not to {name!r}")
+    return member.name
+
+
+def verify_releases(results: StudyResults, roster: Roster) -> None:
+    """Each release must be signed by the key the roster gives its site, over the SHA-256
+    of its canonical bytes (what the site sent and the hub checked)."""
+    for release in results.releases:
+        what = f"the release of site {release.site!r} (task {release.task_id})"
+        detached = results.release_signatures.get(release.task_id)
+        if detached is None:
+            raise SignatureError(f"{what} is unsigned: the hub holds no signature for it")
+        try:
+            member = roster.member(release.site, "site")
+            if detached.get("key_id") != member.key_id or detached.get("signer") != member.name:
+                raise SignatureError(f"signed by {detached.get('signer')!r} with key "
+                                     f"{detached.get('key_id')!r}, not with the site's key "
+                                     f"{member.key_id}")
+            # no age limit and no nonce: a stored release is read again and again
+            open_envelope(attach(detached, release_payload(release_body(release))),
+                          {member.key_id: member.verify_key()}, max_age_seconds=math.inf,
+                          seen=lambda _: False)
+        except SignatureError as exc:
+            raise SignatureError(f"{what} fails its signature check: {exc}") from None

@@ -118,6 +118,20 @@ def person_level(table: CountTable, kind: str) -> bool:
     return table.unit == "persons" or kind not in NON_PERSON_KINDS.get(table.unit, frozenset())
 
 
+class PrivacyNote(BaseModel):
+    """How differential privacy changed a release (``privacy.dp``): the mechanism, the
+    epsilon (and delta) the release spent, and the noise scale of each noisy table or
+    statistic (Laplace ``b``: variance ``2 b**2``; Gaussian: the standard deviation)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mechanism: Literal["laplace", "gaussian"]
+    epsilon: float = Field(ge=0)
+    delta: float = Field(default=0.0, ge=0, lt=1)
+    scales: dict[str, float] = Field(default_factory=dict)
+    note: str = ""
+
+
 class SiteAggregate(BaseModel):
     """One analysis request's released output from one site."""
 
@@ -128,6 +142,7 @@ class SiteAggregate(BaseModel):
     tables: tuple[CountTable, ...] = ()
     stats: tuple[StatsBlock, ...] = ()
     notes: tuple[str, ...] = ()
+    privacy: PrivacyNote | None = None  # set when the site released it under DP
 
     def block(self, name: str) -> StatsBlock:
         for b in self.stats:

@@ -11,12 +11,15 @@ never silently ignored.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 DEFAULT_MIN_CELL = 11
 DEFAULT_MAX_PARAM_RATIO = 0.33  # DataSHIELD's default for regression models
+# one person's largest share of a released block of moments (docs/statistics.md, dominance)
+DEFAULT_MAX_DOMINANCE = 0.5
 POLICY_VERSION = 1
 
 
@@ -37,12 +40,20 @@ class DisclosurePolicy(_Frozen):
         default=0, ge=0,
         description="0: counts released as they are; N > 1: every released person count is "
                     "rounded to the nearest multiple of N (never below the minimum cell)")
+    max_dominance: float = Field(
+        default=DEFAULT_MAX_DOMINANCE, gt=0, le=1, allow_inf_nan=False,
+        description="moments (n, sum, sum of squares) of a variable are withheld when one "
+                    "person's squared deviation from the mean is more than this share of "
+                    "their sum of squared deviations: that person's value could be solved "
+                    "for; 1.0: off")
 
-    @model_validator(mode="after")
-    def _rounding_base(self) -> DisclosurePolicy:
-        if self.rounding == 1:
+    @field_validator("rounding")
+    @classmethod
+    def _rounding_base(cls, value: int) -> int:
+        # a field validator (not a model one) so the error names disclosure.rounding
+        if value == 1:
             raise ValueError("rounding = 1 changes nothing: use 0 (off) or a base such as 5")
-        return self
+        return value
 
 
 class AnalysisRules(_Frozen):
@@ -54,6 +65,28 @@ class AnalysisRules(_Frozen):
         default_factory=dict,
         description="per kind, parameter name -> limit: a number is the largest value "
                     "allowed; a list is the values allowed; false forbids the parameter")
+
+    @field_validator("limits")
+    @classmethod
+    def _limit_values(cls, limits: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # checked here so a limit that could never mean anything (true, a table, infinity)
+        # is a load error instead of a rule the site silently cannot apply
+        for kind, params in limits.items():
+            for param, limit in params.items():
+                where = f"{kind}.{param}"
+                if limit is False or isinstance(limit, list | tuple):
+                    continue
+                if limit is True:
+                    raise ValueError(f"{where} = true sets no limit: give a largest value, "
+                                     "a list of allowed values, or false to forbid it")
+                if isinstance(limit, int | float):
+                    if not math.isfinite(limit) or limit < 0:
+                        raise ValueError(f"{where}: a numeric limit must be a finite number "
+                                         f">= 0, got {limit!r}")
+                    continue
+                raise ValueError(f"{where}: a limit is a number, a list of allowed values or "
+                                 f"false, not a {type(limit).__name__}")
+        return limits
 
 
 class DifferencingRules(_Frozen):
@@ -70,8 +103,9 @@ class DifferencingRules(_Frozen):
     max_repeats: int = Field(
         default=10, ge=1, description="near-identical queries (same persons) in the window "
                                       "that lock a researcher out")
-    window_hours: float = Field(default=24.0, gt=0)
-    lockout_hours: float = Field(default=24.0, gt=0,
+    window_hours: float = Field(default=24.0, gt=0, allow_inf_nan=False,
+                                description="how far back releases and refusals are counted")
+    lockout_hours: float = Field(default=24.0, gt=0, allow_inf_nan=False,
                                  description="how long a lockout lasts (a steward may lift it)")
 
 
@@ -83,17 +117,25 @@ class PrivacyRules(_Frozen):
 
     enabled: bool = False
     mechanism: Mechanism = "laplace"
-    epsilon: float = Field(default=1.0, gt=0, description="epsilon spent by one release")
-    delta: float = Field(default=0.0, ge=0, lt=1,
+    epsilon: float = Field(default=1.0, gt=0, allow_inf_nan=False,
+                           description="epsilon spent by one release")
+    # validate_default: the gaussian check below must also run when delta is left out
+    delta: float = Field(default=0.0, ge=0, lt=1, validate_default=True,
                          description="delta per release (gaussian mechanism only)")
-    budget_per_researcher: float = Field(default=10.0, gt=0)
-    budget_per_study: float = Field(default=5.0, gt=0)
+    budget_per_researcher: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False,
+        description="total epsilon one researcher may spend at this site")
+    budget_per_study: float = Field(default=5.0, gt=0, allow_inf_nan=False,
+                                    description="total epsilon one study may spend here")
 
-    @model_validator(mode="after")
-    def _delta(self) -> PrivacyRules:
-        if self.mechanism == "gaussian" and self.enabled and self.delta == 0:
+    @field_validator("delta")
+    @classmethod
+    def _delta(cls, value: float, info: ValidationInfo) -> float:
+        # a field validator (not a model one) so the error names privacy.delta
+        if (value == 0 and info.data.get("enabled")
+                and info.data.get("mechanism") == "gaussian"):
             raise ValueError("the gaussian mechanism needs delta > 0")
-        return self
+        return value
 
 
 class StandingApproval(_Frozen):
@@ -136,12 +178,13 @@ class SitePolicy(_Frozen):
     privacy: PrivacyRules = Field(default_factory=PrivacyRules)
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
 
-    @model_validator(mode="after")
-    def _version(self) -> SitePolicy:
-        if self.version != POLICY_VERSION:
-            raise ValueError(f"policy version {self.version} is not supported; this "
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != POLICY_VERSION:
+            raise ValueError(f"policy version {value} is not supported; this "
                              f"behindglass reads version {POLICY_VERSION}")
-        return self
+        return value
 
     @property
     def k(self) -> int:

@@ -35,6 +35,7 @@ from behindglass.engine.population import compute_population
 from behindglass.engine.quality import DqReport, Thresholds, run_checks
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 AGE_BAND_WIDTH = 10
@@ -144,6 +145,16 @@ class SiteStore(ClosesOnExit):
     # -- SiteData -------------------------------------------------------------------------
     def count_persons(self, cohort: Cohort) -> int:
         return int(self._query(f"SELECT count(*) FROM {self.members(cohort)}")[0][0])
+
+    def person_ids(self, cohort: Cohort) -> np.ndarray:
+        """Distinct person ids (int64) of the cohort's members, the same persons
+        :meth:`count_persons` counts: the differencing ledger fingerprints them. They never
+        leave the site."""
+        import numpy as np
+
+        frame = self._backend.fetch_frame(
+            f"SELECT person_id FROM {self.members(cohort)} ORDER BY person_id")
+        return frame["person_id"].to_numpy(dtype=np.int64)
 
     def count_by(self, cohort: Cohort, dimension: Dimension) -> list[tuple[str, int]]:
         label = dimension_sql(self._backend.dialect, dimension)

@@ -11,6 +11,12 @@ the *end* leaves a shorter valid chain; that is caught by comparing the head wit
 recorded elsewhere (every release a site sends carries its audit head, and the hub keeps
 it), which is what ``expect_hash`` is for.
 
+A log may be **signed**: an :class:`AuditLog` given the site's Ed25519 key adds ``key`` (its
+key id) and ``sig`` (a signature over the entry's hash) to every entry. The hash chain alone
+only proves the log is internally consistent, and anyone can rebuild a consistent chain after
+an edit; a signature proves the key holder wrote each entry. ``verify(..., key=...)`` demands
+every entry be signed by that key; old unsigned logs still verify without one.
+
 Appends are serialised by an exclusive lock on the file for as long as an
 :class:`AuditLog` is open, and each line is fsync'ed before ``append`` returns, so an entry
 written is an entry kept.
@@ -29,7 +35,8 @@ from types import TracebackType
 from typing import Any
 
 from behindglass.core.canonical import canonical_json, digest
-from behindglass.core.errors import AuditError
+from behindglass.core.errors import AuditError, SignatureError
+from behindglass.core.signing import SigningKey, VerifyKey
 
 try:  # POSIX only; elsewhere one writer per file is the operator's job
     import fcntl
@@ -38,6 +45,7 @@ except ImportError:  # pragma: no cover - exercised only on Windows
 
 GENESIS = "0" * 64
 _FIELDS = ("seq", "time", "event", "data", "prev", "hash")
+_SIGNED_FIELDS = (*_FIELDS, "key", "sig")
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -62,24 +70,39 @@ class AuditReport:
     entries: int
     head: str | None
     problems: tuple[AuditProblem, ...] = field(default_factory=tuple)
+    signed: int = 0  # entries that carry a signature
+    checked_key: str | None = None  # key id the signatures were checked against, if any
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def signatures(self) -> str:
+        """One phrase on what the signatures prove, for people reading the report."""
+        if self.checked_key is not None:
+            return f"every entry signed by key {self.checked_key}"
+        if self.signed:
+            return (f"{self.signed} signed entries, signatures NOT checked (give the "
+                    "site's public key to check them)")
+        return "unsigned"
+
     def __str__(self) -> str:
         if self.ok:
-            return f"{self.path}: OK, {self.entries} entries, head {self.head}"
+            return (f"{self.path}: OK, {self.entries} entries, head {self.head}; "
+                    f"{self.signatures}")
         lines = [f"{self.path}: FAILED, {len(self.problems)} problem(s) in {self.entries} lines"]
         lines += [f"  {p}" for p in self.problems]
         return "\n".join(lines)
 
 
 class AuditLog:
-    """Appender for one audit file. Use as a context manager, or call :meth:`close`."""
+    """Appender for one audit file. Use as a context manager, or call :meth:`close`.
+    With ``signer`` every entry appended is signed by that key."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, signer: SigningKey | None = None) -> None:
         self.path = Path(path)
+        self._signer = signer
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
         self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the log's lifetime
@@ -113,8 +136,10 @@ class AuditLog:
             entry = json.loads(last)
             if entry_hash(entry) != entry["hash"]:
                 raise ValueError("hash does not match")
+            if self._signer is not None and entry.get("key") == self._signer.key_id:
+                self._signer.public().verify(entry["hash"], entry["sig"])
             return int(entry["seq"]) + 1, str(entry["hash"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, SignatureError):
             # Appending after a damaged tail would hide the damage inside a valid-looking
             # chain, so refuse and let a person look at it.
             raise AuditError(
@@ -136,6 +161,9 @@ class AuditLog:
                 "prev": self._head,
             }
             entry["hash"] = entry_hash(entry)
+            if self._signer is not None:
+                entry["key"] = self._signer.key_id
+                entry["sig"] = self._signer.sign(entry["hash"])
             try:
                 line = canonical_json(entry)
             except (TypeError, ValueError) as exc:
@@ -212,13 +240,18 @@ def read_entries(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         f.close()
 
 
-def verify(path: str | Path, expect_hash: str | None = None) -> AuditReport:
+def verify(path: str | Path, expect_hash: str | None = None,
+           key: VerifyKey | None = None) -> AuditReport:
     """Check the whole chain. Every line is checked against the line before it as found,
     so one tampered entry is reported once, at the line where the chain first breaks.
 
     ``expect_hash``: a hash known from elsewhere (e.g. the ``audit_head`` the hub recorded
     with a release); the report fails if no entry carries it, which catches a log whose
     tail was cut off.
+
+    ``key``: the site's public key. Every entry must then be signed by it, which catches
+    an edit whose author rebuilt the hash chain after it. Without a key, signatures are
+    not checked and the report says so.
     """
     path = Path(path)
     if not path.exists():
@@ -228,6 +261,7 @@ def verify(path: str | Path, expect_hash: str | None = None) -> AuditReport:
     expected_seq = 0
     entries = 0
     head: str | None = None
+    signed = 0
     seen_expected = expect_hash is None
     with open(path, encoding="utf-8") as f:
         for number, text in enumerate(f, start=1):
@@ -240,11 +274,16 @@ def verify(path: str | Path, expect_hash: str | None = None) -> AuditReport:
             except json.JSONDecodeError as exc:
                 problems.append(AuditProblem(number, f"not valid JSON ({exc.msg})"))
                 continue
-            if not isinstance(entry, dict) or set(entry) != set(_FIELDS):
+            if not isinstance(entry, dict) or set(entry) not in (set(_FIELDS),
+                                                                 set(_SIGNED_FIELDS)):
                 problems.append(AuditProblem(
-                    number, f"not an audit entry (fields must be exactly {list(_FIELDS)})"))
+                    number, f"not an audit entry (fields must be exactly {list(_FIELDS)}, "
+                            "plus key and sig when signed)"))
                 continue
+            signed += "sig" in entry
             problems.extend(_check_entry(number, entry, expected_seq, prev_hash))
+            if key is not None:
+                problems.extend(_check_signature(number, entry, key))
             seq = entry["seq"]
             expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
             prev_hash = entry["hash"]
@@ -255,7 +294,22 @@ def verify(path: str | Path, expect_hash: str | None = None) -> AuditReport:
         problems.append(AuditProblem(
             entries, f"no entry has the expected hash {expect_hash}: entries were removed "
                      "from the end of the log, or it is another site's log"))
-    return AuditReport(path=path, entries=entries, head=head, problems=tuple(problems))
+    return AuditReport(path=path, entries=entries, head=head, problems=tuple(problems),
+                       signed=signed, checked_key=key.key_id if key is not None else None)
+
+
+def _check_signature(number: int, entry: dict[str, Any], key: VerifyKey) -> list[AuditProblem]:
+    if "sig" not in entry:
+        return [AuditProblem(number, f"entry is not signed (every entry must be signed by "
+                                     f"key {key.key_id})")]
+    if entry["key"] != key.key_id:
+        return [AuditProblem(number, f"entry is signed by key {entry['key']!r}, not by "
+                                     f"{key.key_id}")]
+    try:
+        key.verify(entry["hash"], entry["sig"])
+    except SignatureError as exc:
+        return [AuditProblem(number, f"forged or altered entry: {exc}")]
+    return []
 
 
 def _check_entry(number: int, entry: dict[str, Any], expected_seq: int,

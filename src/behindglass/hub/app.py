@@ -9,30 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 import behindglass
+from behindglass.core.canonical import digest
 from behindglass.core.errors import SpecError
-from behindglass.core.messages import Release, StudyResults, StudyStatus, Task
+from behindglass.core.messages import (
+    REFUSAL_HEADER,
+    SIGNATURE_HEADER,
+    AuditHead,
+    Release,
+    StudyResults,
+    StudyStatus,
+    Task,
+    TaskUpdate,
+)
 from behindglass.core.study import StudySpec
-from behindglass.hub import auth
+from behindglass.governance.audit import AuditLog
+from behindglass.hub import access, auth
 from behindglass.hub.combine import Catalog, combine_study, installed_catalog, validate_study
 from behindglass.hub.longpoll import Wakeups, site_key, study_key, wait_for
+from behindglass.hub.ratelimit import RateLimiter, RateLimits, rate_limited
 from behindglass.hub.rounds import initial_states
+from behindglass.hub.signatures import HubSigning, SignatureRefused
 from behindglass.hub.state import TERMINAL, HubState, StateError, StudyRow, digest_bytes
 from behindglass.hub.tokens import Principal
 
 API_PREFIX = "/api/v1"
 MAX_WAIT = 120.0
 DEFAULT_LEASE = 600.0
+HUB_AUDIT = "hub.jsonl"
+log = logging.getLogger("behindglass.hub")
 
 
 class Health(BaseModel):
@@ -74,16 +90,23 @@ def _status(hub: HubState, row: StudyRow) -> StudyStatus:
                        state=state, created=row.created, tasks=tuple(tasks))
 
 
-def _own_study(hub: HubState, study_id: str, who: Principal) -> StudyRow:
-    row = hub.get_study(study_id)
-    # another researcher's study is answered exactly like a missing one
-    if row is None or row.researcher != who.name:
-        raise HTTPException(404, f"no study {study_id!r} among your studies")
-    return row
+def _signing(request: Request) -> HubSigning | None:
+    return request.app.state.signing
 
 
-researcher_api = APIRouter(prefix=API_PREFIX, tags=["researcher"])
-site_api = APIRouter(prefix=API_PREFIX, tags=["site"])
+def _refused(exc: SignatureRefused) -> HTTPException:
+    """A signature refusal, marked so a client can tell it from a bad token."""
+    return HTTPException(exc.status, str(exc), headers={REFUSAL_HEADER: "signature"})
+
+
+def _own_study(hub: HubState, study_id: str, who: Principal, results: bool = False) -> StudyRow:
+    # owner, viewers it was shared with, admins (status only); others get a 404 (see access)
+    return access.readable_study(hub, study_id, who, results=results)
+
+
+researcher_api = APIRouter(prefix=API_PREFIX, tags=["researcher"], responses=auth.ERROR_RESPONSES,
+                           dependencies=[Depends(rate_limited)])
+site_api = APIRouter(prefix=API_PREFIX, tags=["site"], responses=auth.ERROR_RESPONSES)
 public_api = APIRouter(prefix=API_PREFIX, tags=["hub"])
 
 
@@ -93,7 +116,7 @@ def health(request: Request) -> Health:
                   sites=len(_hub(request).site_names()))
 
 
-@public_api.get("/sites", response_model=list[SiteInfo])
+@public_api.get("/sites", response_model=list[SiteInfo], responses=auth.ERROR_RESPONSES)
 def list_sites(request: Request, who: auth.Caller) -> list[SiteInfo]:
     """Registered sites and when each last asked for work."""
     return [SiteInfo(**s) for s in _hub(request).sites()]
@@ -104,15 +127,25 @@ def submit_study(spec: StudySpec, request: Request,
                  who: auth.Researcher) -> StudyStatus:
     """Validate a study against the hub's catalog and create one task per target site."""
     hub = _hub(request)
+    signing, signature = _signing(request), None
     try:
         validate_study(spec, request.app.state.catalog)
         states = initial_states(spec, request.app.state.catalog)
-        study_id, sites = hub.create_study(who.name, spec, states)
+        if signing is not None:  # checked last: a study the hub refuses keeps its nonce
+            signature = signing.check_study(hub, request.headers.get(SIGNATURE_HEADER), spec,
+                                            who.name)
+        study_id, sites = hub.create_study(who.name, spec, states, signature)
+    except SignatureRefused as exc:
+        raise _refused(exc) from None
     except SpecError as exc:
         raise HTTPException(422, str(exc)) from None
     except StateError as exc:
         raise _raise(exc) from None
     request.app.state.wakeups.notify([site_key(s) for s in sites])
+    _audit(request, "study_submitted", {"study_id": study_id, "researcher": who.name,
+                                        "study_digest": digest(spec.to_dict()), "sites": sites,
+                                        "signed_by": None if signature is None
+                                        else signature["key_id"]})
     row = hub.get_study(study_id)
     assert row is not None
     return _status(hub, row)
@@ -120,9 +153,9 @@ def submit_study(spec: StudySpec, request: Request,
 
 @researcher_api.get("/studies", response_model=list[StudyStatus])
 def list_studies(request: Request,
-                 who: auth.Researcher) -> list[StudyStatus]:
+                 who: auth.StatusReader) -> list[StudyStatus]:
     hub = _hub(request)
-    return [_status(hub, row) for row in hub.studies_of(who.name)]
+    return [_status(hub, row) for row in access.visible_studies(hub, who)]
 
 
 def _changed_after(status: StudyStatus, after: dt.datetime | None) -> bool:
@@ -135,7 +168,7 @@ def _changed_after(status: StudyStatus, after: dt.datetime | None) -> bool:
 
 @researcher_api.get("/studies/{study_id}", response_model=StudyStatus)
 async def study_status(
-    study_id: str, request: Request, who: auth.Researcher,
+    study_id: str, request: Request, who: auth.StatusReader,
     wait: Annotated[float, Query(ge=0.0, le=MAX_WAIT, description=(
         "long-poll: hold the request up to this many seconds until a task changes"))] = 0.0,
     after: Annotated[dt.datetime | None, Query(description=(
@@ -159,16 +192,17 @@ async def study_status(
 
 @researcher_api.get("/studies/{study_id}/results", response_model=StudyResults)
 def study_results(study_id: str, request: Request,
-                  who: auth.Researcher) -> StudyResults:
+                  who: auth.ResultsReader) -> StudyResults:
     """Every release so far and the combination of each analysis over them."""
     hub = _hub(request)
-    row = _own_study(hub, study_id, who)
+    row = _own_study(hub, study_id, who, results=True)
     releases = hub.releases(study_id)
     status = _status(hub, row)
     combined = combine_study(row.spec, releases, request.app.state.catalog,
                              fits=hub.fits(study_id))
     return StudyResults(study_id=study_id, title=row.title, state=status.state,
-                        study=row.spec, releases=tuple(releases), combined=combined)
+                        study=row.spec, releases=tuple(releases), combined=combined,
+                        release_signatures=hub.release_signatures(study_id))
 
 
 @site_api.get("/tasks/next", response_model=Task,
@@ -186,7 +220,9 @@ async def next_task(request: Request, who: auth.Site,
         task = await run_in_threadpool(hub.claim_next, who.name)
         if task is not None:
             wakeups.notify([study_key(task.study_id)])
-            return task
+            signing = _signing(request)
+            # signed at each hand-out: a task offered again carries a fresh nonce and time
+            return task if signing is None else signing.sign_task(task)
         remaining = deadline - time.monotonic()
         if remaining <= 0 or request.app.state.stopping:
             return Response(status_code=204)
@@ -209,14 +245,65 @@ async def release_task(task_id: str, release: Release, request: Request,
                                  f"(got task {release.task_id!r}, site {release.site!r})")
     body = await request.body()  # as sent: its digest must match the site's audit log
     hub = _hub(request)
+    signing, signature = _signing(request), None
     try:
-        state, study_id = await run_in_threadpool(hub.record_release, who.name, release, body)
+        if signing is not None:
+            signature = await run_in_threadpool(
+                signing.check_release, hub, request.headers.get(SIGNATURE_HEADER), body,
+                who.name, task_id)
+        state, study_id = await run_in_threadpool(hub.record_release, who.name, release, body,
+                                                  signature)
         # the last release of a round starts the next one of any model still being fitted
         next_sites = await run_in_threadpool(hub.advance, study_id, request.app.state.catalog)
+    except SignatureRefused as exc:
+        raise _refused(exc) from None
     except StateError as exc:
         raise _raise(exc) from None
     request.app.state.wakeups.notify([study_key(study_id)] + [site_key(s) for s in next_sites])
+    _audit(request, "release_recorded", {"task_id": task_id, "site": who.name, "state": state,
+                                         "digest": digest_bytes(body),
+                                         "site_audit_head": release.audit_head,
+                                         "signed_by": None if signature is None
+                                         else signature["key_id"]})
     return ReleaseReceipt(task_id=task_id, state=state, digest=digest_bytes(body))
+
+
+@site_api.post("/tasks/{task_id}/state", status_code=204)
+def update_task(task_id: str, update: TaskUpdate, request: Request, who: auth.Site) -> Response:
+    """A site says a task of its own waits for its steward's approval or an output review,
+    or runs (approved)."""
+    try:
+        study_id = _hub(request).update_task(who.name, task_id, update)
+    except StateError as exc:
+        raise _raise(exc) from None
+    request.app.state.wakeups.notify([study_key(study_id)])
+    _audit(request, "task_update", {"task_id": task_id, "site": who.name,
+                                    "state": update.state})
+    return Response(status_code=204)
+
+
+@site_api.post("/audit/head", status_code=204)
+def publish_audit_head(head: AuditHead, request: Request, who: auth.Site) -> Response:
+    """A site publishes its audit chain head; the hub keeps every one it was sent."""
+    try:
+        _hub(request).record_audit_head(who.name, head)
+    except StateError as exc:
+        raise _raise(exc) from None
+    _audit(request, "site_audit_head", {"site": who.name, "seq": head.seq, "head": head.head})
+    return Response(status_code=204)
+
+
+@site_api.get("/audit/heads", response_model=list[dict[str, Any]])
+def own_audit_heads(request: Request, who: auth.Site) -> list[dict[str, Any]]:
+    """The audit heads the hub holds for the calling site: what its log must still contain."""
+    return _hub(request).audit_heads(who.name)
+
+
+def _audit(request: Request, event: str, data: dict[str, Any]) -> None:
+    audit: AuditLog | None = request.app.state.audit
+    if audit is None:
+        raise HTTPException(503, "the hub is starting: its audit log is not open yet")
+    audit.append(event, data)
 
 
 def begin_shutdown(app: FastAPI) -> None:
@@ -227,8 +314,13 @@ def begin_shutdown(app: FastAPI) -> None:
 
 
 def create_app(state_dir: str | Path, *, lease_seconds: float = DEFAULT_LEASE,
-               catalog: Catalog | None = None) -> FastAPI:
-    """A hub serving the state in ``state_dir`` (created on first start)."""
+               catalog: Catalog | None = None,
+               rate_limits: RateLimits | None = None,
+               signing: HubSigning | None = None) -> FastAPI:
+    """A hub serving the state in ``state_dir`` (created on first start). The hub's own
+    hash-chained audit log is ``state_dir/audit/hub.jsonl``. With ``signing`` (the roster
+    and the hub's key) every study, task and release is signed and checked; without it the
+    hub runs in development mode and accepts unsigned messages."""
     hub = HubState(state_dir, lease_seconds=lease_seconds)
     wakeups = Wakeups()
 
@@ -236,18 +328,32 @@ def create_app(state_dir: str | Path, *, lease_seconds: float = DEFAULT_LEASE,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         wakeups.bind(asyncio.get_running_loop())
         app.state.stopping = False
+        # opened here, not at creation: one hub process holds it (an exclusive lock)
+        app.state.audit = AuditLog(Path(state_dir) / "audit" / HUB_AUDIT)
         hub.advance_all(app.state.catalog)  # rounds a stop interrupted between two steps
+        if signing is None:
+            log.warning("DEVELOPMENT MODE: this hub has no roster, so studies, tasks and "
+                        "releases are NOT signed or checked; start it with --roster and "
+                        "--signing-key for a real network")
+        else:
+            log.info("signed network: %d members in the roster; unsigned, altered or "
+                     "replayed messages are refused", len(signing.roster.members))
         yield
         app.state.stopping = True
         hub.close()
+        app.state.audit.close()
 
     app = FastAPI(title="behindglass hub", version=behindglass.__version__, lifespan=lifespan,
                   description="Coordinates a Data Behind Glass network: studies go out as "
                               "tasks, disclosure-controlled aggregates come back.")
     app.state.hub = hub
+    app.state.audit = None
     app.state.wakeups = wakeups
     app.state.catalog = catalog or installed_catalog()
     app.state.stopping = False
-    for router in (public_api, researcher_api, site_api):
+    app.state.ratelimiter = RateLimiter(rate_limits)
+    app.state.signing = signing
+    app.add_middleware(auth.TokenGate, hub=hub)  # no token, no body parsing: 401 first
+    for router in (public_api, researcher_api, site_api, access.access_api):
         app.include_router(router)
     return app

@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from behindglass.core.errors import BehindGlassError
-from behindglass.core.messages import Release, Task, TaskState, TaskStatus
+from behindglass.core.messages import AuditHead, Release, Task, TaskState, TaskStatus, TaskUpdate
 from behindglass.core.study import StudySpec
 from behindglass.hub.rounds import Fit, Lookup, advance_fit
 from behindglass.hub.tokens import Principal, Role, check_name, hash_token, new_token
 
 STATE_FILE = "hub.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+NONCE_MEMORY_SECONDS = 86400.0
 TERMINAL: frozenset[str] = frozenset({"released", "refused", "failed"})
 
 SCHEMA = """
@@ -40,7 +41,7 @@ CREATE TABLE IF NOT EXISTS researchers (
     name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS studies (
     study_id TEXT PRIMARY KEY, researcher TEXT NOT NULL REFERENCES researchers(name),
-    title TEXT NOT NULL, spec TEXT NOT NULL, created TEXT NOT NULL);
+    title TEXT NOT NULL, spec TEXT NOT NULL, created TEXT NOT NULL, signature TEXT);
 CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies(study_id),
     site TEXT NOT NULL REFERENCES sites(name), state TEXT NOT NULL,
@@ -53,10 +54,26 @@ CREATE TABLE IF NOT EXISTS fits (
     study_id TEXT NOT NULL REFERENCES studies(study_id), analysis TEXT NOT NULL,
     round INTEGER NOT NULL, state TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
     sites TEXT NOT NULL DEFAULT '[]', error TEXT, PRIMARY KEY (study_id, analysis));
+CREATE TABLE IF NOT EXISTS audit_heads (
+    site TEXT NOT NULL REFERENCES sites(name), seq INTEGER NOT NULL, head TEXT NOT NULL,
+    received TEXT NOT NULL, PRIMARY KEY (site, seq));
 CREATE TABLE IF NOT EXISTS releases (
     task_id TEXT PRIMARY KEY REFERENCES tasks(task_id), site TEXT NOT NULL,
-    body TEXT NOT NULL, digest TEXT NOT NULL, received TEXT NOT NULL);
+    body TEXT NOT NULL, digest TEXT NOT NULL, received TEXT NOT NULL, signature TEXT);
+CREATE TABLE IF NOT EXISTS members (
+    role TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL, PRIMARY KEY (role, name));
+CREATE TABLE IF NOT EXISTS revoked (
+    role TEXT NOT NULL, name TEXT NOT NULL, revoked TEXT NOT NULL, revoked_by TEXT,
+    PRIMARY KEY (role, name));
+CREATE TABLE IF NOT EXISTS study_viewers (
+    study_id TEXT NOT NULL REFERENCES studies(study_id), viewer TEXT NOT NULL,
+    granted TEXT NOT NULL, PRIMARY KEY (study_id, viewer));
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce TEXT PRIMARY KEY, kind TEXT NOT NULL, signer TEXT NOT NULL, used TEXT NOT NULL);
 """
+# schema 3 adds signatures (docs/identity.md, "Signed messages"); older files gain the columns
+ADDED_COLUMNS = (("studies", "signature TEXT"), ("releases", "signature TEXT"))
 
 
 class StateError(BehindGlassError):
@@ -74,6 +91,7 @@ class StudyRow:
     title: str
     spec: StudySpec
     created: dt.datetime
+    signature: dict[str, Any] | None = None  # the researcher's, detached (signed network)
 
 
 def _now() -> str:
@@ -108,6 +126,10 @@ class HubState:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
+            for table, column in ADDED_COLUMNS:
+                have = {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}
+                if column.split()[0] not in have:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -134,6 +156,8 @@ class HubState:
     def add_principal(self, name: str, role: Role) -> str:
         """Register a site or researcher; returns the token, which is stored only hashed."""
         check_name(name, role)
+        if role in ("admin", "viewer"):
+            return self._add_member(name, role)
         table = "sites" if role == "site" else "researchers"
         token = new_token()
         with self._write() as con:
@@ -149,7 +173,7 @@ class HubState:
             rows = self._read(f"SELECT name FROM {table} WHERE token_hash = ?", (h,))
             if rows:
                 return Principal(name=rows[0]["name"], role=role)  # type: ignore[arg-type]
-        return None
+        return self._authenticate_member(h)
 
     def site_names(self) -> list[str]:
         return [r["name"] for r in self._read("SELECT name FROM sites ORDER BY name")]
@@ -169,11 +193,13 @@ class HubState:
 
     # -- studies ------------------------------------------------------------------------
     def create_study(self, researcher: str, spec: StudySpec,
-                     states: dict[str, dict[str, Any]] | None = None) -> tuple[str, list[str]]:
+                     states: dict[str, dict[str, Any]] | None = None,
+                     signature: dict[str, Any] | None = None) -> tuple[str, list[str]]:
         """Store a study and one pending task per target site; returns (id, sites).
 
         ``states``: the round-0 state of each iterative analysis, by name; each gets a fit
-        that later rounds advance (see :mod:`behindglass.hub.rounds`)."""
+        that later rounds advance (see :mod:`behindglass.hub.rounds`). ``signature``: the
+        researcher's verified, detached signature, relayed with every task."""
         states = states or {}
         registered = set(self.site_names())
         if not registered:
@@ -188,8 +214,10 @@ class HubState:
         study_id = "st-" + secrets.token_hex(6)
         now = _now()
         with self._write() as con:
-            con.execute("INSERT INTO studies VALUES (?, ?, ?, ?, ?)",
-                        (study_id, researcher, spec.title, spec.model_dump_json(), now))
+            con.execute("INSERT INTO studies (study_id, researcher, title, spec, created, "
+                        "signature) VALUES (?, ?, ?, ?, ?, ?)",
+                        (study_id, researcher, spec.title, spec.model_dump_json(), now,
+                         None if signature is None else json.dumps(signature)))
             for name, state in states.items():
                 con.execute("INSERT INTO fits (study_id, analysis, round, state) "
                             "VALUES (?, ?, 0, ?)", (study_id, name, json.dumps(state)))
@@ -210,7 +238,8 @@ class HubState:
     def _study_row(self, row: sqlite3.Row) -> StudyRow:
         return StudyRow(study_id=row["study_id"], researcher=row["researcher"],
                         title=row["title"], spec=StudySpec.model_validate_json(row["spec"]),
-                        created=dt.datetime.fromisoformat(row["created"]))
+                        created=dt.datetime.fromisoformat(row["created"]),
+                        signature=_loads(row["signature"]))
 
     def get_study(self, study_id: str) -> StudyRow | None:
         rows = self._read("SELECT * FROM studies WHERE study_id = ?", (study_id,))
@@ -239,6 +268,26 @@ class HubState:
             "SELECT r.body FROM releases r JOIN tasks t ON t.task_id = r.task_id "
             f"WHERE {where} ORDER BY t.round, r.site", args)
         return [Release.model_validate_json(r["body"]) for r in rows]
+
+    def release_signatures(self, study_id: str) -> dict[str, dict[str, Any]]:
+        """Task id -> the site's detached signature, for every signed release of a study."""
+        rows = self._read("SELECT r.task_id, r.signature FROM releases r JOIN tasks t "
+                          "ON t.task_id = r.task_id WHERE t.study_id = ? AND r.signature "
+                          "IS NOT NULL", (study_id,))
+        return {r["task_id"]: json.loads(r["signature"]) for r in rows}
+
+    def use_nonce(self, nonce: str, kind: str, signer: str) -> bool:
+        """Record a signed message's nonce; True if it was recorded before (a replay). Kept
+        durably, so a restart of the hub does not reopen the door to replays."""
+        # a signed message is refused once older than minutes; a day of memory is ample
+        forget = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=NONCE_MEMORY_SECONDS)
+                  ).isoformat(timespec="microseconds")
+        with self._write() as con:
+            con.execute("DELETE FROM nonces WHERE used < ?", (forget,))
+            if con.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
+                return True
+            con.execute("INSERT INTO nonces VALUES (?, ?, ?, ?)", (nonce, kind, signer, _now()))
+        return False
 
     def fits(self, study_id: str) -> dict[str, Fit]:
         """The iterative analyses of a study, by name."""
@@ -310,7 +359,7 @@ class HubState:
                 (_now(), site, now))
             row = con.execute(
                 "SELECT t.task_id, t.study_id, t.created, t.round, t.analyses, t.states, "
-                "s.researcher, s.spec FROM tasks t "
+                "s.researcher, s.spec, s.signature FROM tasks t "
                 "JOIN studies s ON s.study_id = t.study_id "
                 "WHERE t.site = ? AND t.state = 'pending' ORDER BY t.rowid LIMIT 1",
                 (site,)).fetchone()
@@ -325,7 +374,9 @@ class HubState:
                     study=StudySpec.model_validate_json(row["spec"]),
                     created=dt.datetime.fromisoformat(row["created"]), round=row["round"],
                     analyses=None if row["analyses"] is None else json.loads(row["analyses"]),
-                    states=json.loads(row["states"]))
+                    states=json.loads(row["states"]),
+                    signatures=(None if row["signature"] is None
+                                else {"researcher": json.loads(row["signature"])}))
 
     def next_lease_expiry(self, site: str) -> float | None:
         """When the earliest running task of ``site`` falls back to pending (epoch s)."""
@@ -337,10 +388,48 @@ class HubState:
         rows = self._read("SELECT site FROM tasks WHERE task_id = ?", (task_id,))
         return rows[0]["site"] if rows else None
 
-    def record_release(self, site: str, release: Release, body: bytes) -> tuple[TaskState, str]:
+    def update_task(self, site: str, task_id: str, update: TaskUpdate) -> str:
+        """A site's word on a task it has not settled yet: held for its steward's approval
+        or an output review (never re-offered while held), or running (approved; leased
+        again). Returns the study id."""
+        with self._write() as con:
+            row = con.execute("SELECT site, state, study_id FROM tasks WHERE task_id = ?",
+                              (task_id,)).fetchone()
+            if row is None or row["site"] != site:
+                raise StateError(f"no task {task_id!r} for site {site!r}", 404)
+            if row["state"] in TERMINAL:
+                raise StateError(f"task {task_id} was already {row['state']}", 409)
+            lease = time.time() + self.lease_seconds if update.state == "running" else None
+            con.execute("UPDATE tasks SET state = ?, updated = ?, lease_until = ?, detail = ? "
+                        "WHERE task_id = ?",
+                        (update.state, _now(), lease, update.detail, task_id))
+        return str(row["study_id"])
+
+    def record_audit_head(self, site: str, head: AuditHead) -> None:
+        """Keep a site's published audit chain head. A second, different hash for the same
+        sequence number means the site's log was rewritten: refused, and kept as proof."""
+        with self._write() as con:
+            row = con.execute("SELECT head FROM audit_heads WHERE site = ? AND seq = ?",
+                              (site, head.seq)).fetchone()
+            if row is not None:
+                if row["head"] != head.head:
+                    raise StateError(
+                        f"site {site!r} published a different audit head for entry {head.seq} "
+                        f"than before ({row['head'][:16]}…): its audit log was rewritten", 409)
+                return
+            con.execute("INSERT INTO audit_heads VALUES (?, ?, ?, ?)",
+                        (site, head.seq, head.head, _now()))
+
+    def audit_heads(self, site: str) -> list[dict[str, Any]]:
+        rows = self._read("SELECT seq, head, received FROM audit_heads WHERE site = ? "
+                          "ORDER BY seq", (site,))
+        return [dict(r) for r in rows]
+
+    def record_release(self, site: str, release: Release, body: bytes,
+                       signature: dict[str, Any] | None = None) -> tuple[TaskState, str]:
         """Store a site's release for one of its tasks; returns (new state, study id).
         The body is kept byte for byte so its digest equals the one in the site's audit
-        log."""
+        log; ``signature`` (the site's, detached, already verified) is kept beside it."""
         if release.error:
             state: TaskState = "failed"
         elif not release.aggregates and release.refusals:
@@ -368,13 +457,97 @@ class HubState:
             if stray:
                 raise StateError(f"release names analyses the study does not have: {stray}",
                                  422)
-            con.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?)",
-                        (release.task_id, site, body.decode("utf-8"),
-                         digest_bytes(body), _now()))
+            con.execute("INSERT INTO releases (task_id, site, body, digest, received, "
+                        "signature) VALUES (?, ?, ?, ?, ?, ?)",
+                        (release.task_id, site, body.decode("utf-8"), digest_bytes(body),
+                         _now(), None if signature is None else json.dumps(signature)))
             con.execute("UPDATE tasks SET state = ?, updated = ?, lease_until = NULL, "
                         "detail = ? WHERE task_id = ?",
                         (state, _now(), detail, release.task_id))
         return state, row["study_id"]
+
+    # -- admins, viewers, revocation and sharing (see docs/access.md) -------------------
+    def _add_member(self, name: str, role: Role) -> str:
+        """Admins and viewers live in ``members``; only their token hash is kept."""
+        token = new_token()
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM members WHERE role = ? AND name = ?",
+                           (role, name)).fetchone():
+                raise StateError(f"a {role} named {name!r} already exists")
+            con.execute("INSERT INTO members (role, name, token_hash, created) "
+                        "VALUES (?, ?, ?, ?)", (role, name, hash_token(token), _now()))
+        return token
+
+    def _authenticate_member(self, token_hash: str) -> Principal | None:
+        rows = self._read("SELECT role, name FROM members WHERE token_hash = ?", (token_hash,))
+        return Principal(name=rows[0]["name"], role=rows[0]["role"]) if rows else None
+
+    def principal_list(self) -> list[dict[str, str | None]]:
+        """Every principal of every role, with when it was revoked (None if active)."""
+        rows = self._read(
+            "SELECT p.role, p.name, p.created, p.last_seen, r.revoked FROM ("
+            "SELECT 'site' AS role, name, created, last_seen FROM sites UNION ALL "
+            "SELECT 'researcher', name, created, NULL FROM researchers UNION ALL "
+            "SELECT role, name, created, NULL FROM members) p LEFT JOIN revoked r "
+            "ON r.role = p.role AND r.name = p.name ORDER BY p.role, p.name")
+        return [dict(r) for r in rows]
+
+    def revoke_principal(self, name: str, role: Role, by: str | None = None) -> None:
+        """Make a principal's token worthless at once: its stored hash is replaced by one
+        no token has. Studies, tasks and releases stay, as the audit needs them."""
+        table = {"site": "sites", "researcher": "researchers"}.get(role, "members")
+        where, args = ("name = ?", (name,)) if table != "members" else (
+            "name = ? AND role = ?", (name, role))
+        with self._write() as con:
+            if not con.execute(f"SELECT 1 FROM {table} WHERE {where}", args).fetchone():
+                raise StateError(f"no {role} named {name!r}", 404)
+            if con.execute("SELECT 1 FROM revoked WHERE role = ? AND name = ?",
+                           (role, name)).fetchone():
+                raise StateError(f"{role} {name!r} is already revoked", 409)
+            con.execute(f"UPDATE {table} SET token_hash = ? WHERE {where}",
+                        ("revoked:" + secrets.token_hex(16), *args))
+            con.execute("INSERT INTO revoked VALUES (?, ?, ?, ?)", (role, name, _now(), by))
+
+    def all_studies(self) -> list[StudyRow]:
+        return [self._study_row(r) for r in self._read("SELECT * FROM studies ORDER BY rowid")]
+
+    def share_study(self, study_id: str, viewer: str) -> None:
+        """Let an active viewer read one study's status and results (idempotent)."""
+        with self._write() as con:
+            active = con.execute(
+                "SELECT 1 FROM members m WHERE m.role = 'viewer' AND m.name = ? AND NOT "
+                "EXISTS (SELECT 1 FROM revoked r WHERE r.role = 'viewer' AND r.name = m.name)",
+                (viewer,)).fetchone()
+            if not active:
+                raise StateError(f"no active viewer named {viewer!r} at this hub", 422)
+            con.execute("INSERT OR IGNORE INTO study_viewers VALUES (?, ?, ?)",
+                        (study_id, viewer, _now()))
+
+    def unshare_study(self, study_id: str, viewer: str) -> None:
+        with self._write() as con:
+            gone = con.execute("DELETE FROM study_viewers WHERE study_id = ? AND viewer = ?",
+                               (study_id, viewer)).rowcount
+        if not gone:
+            raise StateError(f"study {study_id} is not shared with {viewer!r}", 404)
+
+    def viewers_of(self, study_id: str) -> list[str]:
+        return [r["viewer"] for r in self._read(
+            "SELECT viewer FROM study_viewers WHERE study_id = ? ORDER BY viewer", (study_id,))]
+
+    def shared_with(self, viewer: str) -> list[StudyRow]:
+        """The studies shared with ``viewer``, oldest first."""
+        rows = self._read("SELECT s.* FROM studies s JOIN study_viewers v "
+                          "ON v.study_id = s.study_id WHERE v.viewer = ? ORDER BY s.rowid",
+                          (viewer,))
+        return [self._study_row(r) for r in rows]
+
+    def can_view(self, study_id: str, viewer: str) -> bool:
+        return bool(self._read("SELECT 1 FROM study_viewers WHERE study_id = ? AND viewer = ?",
+                               (study_id, viewer)))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def digest_bytes(body: bytes) -> str:

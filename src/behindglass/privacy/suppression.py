@@ -1,11 +1,15 @@
 """Small-cell suppression, primary and secondary, applied to every release at a site.
 
 Primary: any person count below the policy's minimum cell size becomes suppressed.
-Secondary: in a table whose cells add up to a released margin (for example persons by
-sex adding up to the cohort's person count), one suppressed cell could be recovered by
-subtraction, and several could be bounded tightly. So further cells, smallest first, are
-suppressed until at least two cells are hidden and the hidden cells together hold at
-least the minimum cell size.
+
+Secondary (complementary): the cells of a release are tied together by linear relations (a
+table's cells add up to its margin; tables under one margin agree on shared dimensions; an
+analysis may declare more, see :mod:`behindglass.privacy.protection`). A suppressed cell
+could be recovered, or bounded tightly, from those relations and the cells still shown. So
+further cells, smallest first, are suppressed until an attacker solving the relations for
+each primary cell finds an interval at least ``min_cell`` wide (``docs/suppression.md``).
+For one table under a shown margin that is the classic rule: at least two cells hidden,
+holding at least the minimum cell size between them.
 
 In a table keyed by open-ended values with no margin (a top-concepts list), a suppressed
 cell is dropped altogether: even its key would tell that a few persons at this site have
@@ -21,75 +25,52 @@ from __future__ import annotations
 
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, person_level
 from behindglass.core.policy import DisclosurePolicy
+from behindglass.privacy.protection import CellRef, complement, derive_relations
 
 
-def _primary(table: CountTable, min_cell: int) -> tuple[list[Cell], int]:
-    cells: list[Cell] = []
-    hidden = 0
-    for cell in table.cells:
-        if cell.count is not None and cell.count < min_cell:
-            cells.append(Cell(key=cell.key, suppressed=True))
-            hidden += 1
-        else:
-            cells.append(cell)
-    return cells, hidden
+def _primary(table: CountTable, min_cell: int) -> set[CellRef]:
+    # a cell the analysis already suppressed is protected as if it were small
+    return {(table.name, c.key) for c in table.cells
+            if c.count is None or c.count < min_cell}
 
 
-def _secondary(original: CountTable, cells: list[Cell], min_cell: int) -> tuple[list[Cell], int]:
-    true_counts = {c.key: c.count or 0 for c in original.cells}
-    added = 0
-    while True:
-        hidden = [c for c in cells if c.suppressed]
-        if not hidden:
-            return cells, added
-        hidden_mass = sum(true_counts[c.key] for c in hidden)
-        if len(hidden) >= 2 and hidden_mass >= min_cell:
-            return cells, added
-        shown = [(c.count, i) for i, c in enumerate(cells) if not c.suppressed]
-        if not shown:
-            return cells, added
-        _, index = min(shown)
-        cells[index] = Cell(key=cells[index].key, suppressed=True)
-        added += 1
+def _released(table: CountTable, hidden: set[CellRef]) -> CountTable:
+    cells = [Cell(key=c.key, suppressed=True) if (table.name, c.key) in hidden else c
+             for c in table.cells]
+    labels = table.labels
+    if table.dims and table.margin is None:
+        cells = [c for c in cells if not c.suppressed]
+        kept = {" / ".join(c.key) for c in cells}
+        labels = {k: v for k, v in labels.items() if k in kept}
+    return table.model_copy(update={"cells": tuple(cells), "labels": labels})
 
 
 def enforce(aggregate: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate:
     """Return the aggregate as the site may release it under ``policy``."""
-    margins: dict[str, int | None] = {}
-    tables: dict[str, tuple[CountTable, list[Cell]]] = {}
-    primary_total = secondary_total = 0
-    for table in aggregate.tables:
-        if not person_level(table, aggregate.kind):
-            tables[table.name] = (table, list(table.cells))
-            continue
-        cells, hidden = _primary(table, policy.min_cell)
-        primary_total += hidden
-        tables[table.name] = (table, cells)
-        if not table.dims and len(cells) == 1:
-            margins[table.name] = cells[0].count
-    released: list[CountTable] = []
-    for table, cells in tables.values():
-        if not person_level(table, aggregate.kind):
-            released.append(table)  # counts of checks: no person rule applies
-            continue
-        if (policy.secondary_suppression and table.margin is not None
-                and margins.get(table.margin) is not None):
-            cells, added = _secondary(table, cells, policy.min_cell)
-            secondary_total += added
-        labels = table.labels
-        if table.dims and table.margin is None:
-            cells = [c for c in cells if not c.suppressed]
-            kept = {" / ".join(c.key) for c in cells}
-            labels = {k: v for k, v in labels.items() if k in kept}
-        released.append(table.model_copy(update={"cells": tuple(cells), "labels": labels}))
+    persons = [t for t in aggregate.tables if person_level(t, aggregate.kind)]
+    primary: set[CellRef] = set()
+    for table in persons:
+        primary |= _primary(table, policy.min_cell)
+    added: set[CellRef] = set()
+    if primary and policy.secondary_suppression:
+        values = {(t.name, c.key): c.count for t in persons for c in t.cells
+                  if c.count is not None}
+        margins = {(t.name, ()) for t in persons if not t.dims and len(t.cells) == 1}
+        added = complement(values, primary, derive_relations(persons, aggregate.kind),
+                           policy.min_cell, margins)
+    hidden = primary | added
+    small = sum(1 for t in persons for c in t.cells if c.count is not None
+                and c.count < policy.min_cell)
+    released = tuple(_released(t, hidden) if person_level(t, aggregate.kind) else t
+                     for t in aggregate.tables)  # counts of checks: no person rule applies
     notes = list(aggregate.notes)
-    if primary_total or secondary_total:
+    if small or added:
         notes.append(
-            f"{primary_total} cell(s) below {policy.min_cell} suppressed"
-            + (f"; {secondary_total} more suppressed so they cannot be derived from totals"
-               if secondary_total else "")
+            f"{small} cell(s) below {policy.min_cell} suppressed"
+            + (f"; {len(added)} more suppressed so they cannot be derived from totals"
+               if added else "")
         )
-    return aggregate.model_copy(update={"tables": tuple(released), "notes": tuple(notes)})
+    return aggregate.model_copy(update={"tables": released, "notes": tuple(notes)})
 
 
 def smallest_released(aggregate: SiteAggregate) -> int | None:

@@ -15,22 +15,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import signal
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from behindglass.core.canonical import canonical_json, digest
-from behindglass.core.errors import AuthError, EngineError, NetworkError
+from behindglass.core.errors import AuthError, EngineError, NetworkError, SignatureError
 from behindglass.core.messages import Release, Task
-from behindglass.core.policy import DisclosurePolicy
-from behindglass.core.sitedata import SiteData
+from behindglass.core.policy import (
+    ApprovalRules,
+    DifferencingRules,
+    DisclosurePolicy,
+    SitePolicy,
+)
+from behindglass.core.signing import SigningKey, VerifyKey
+from behindglass.governance.approvals import ApprovalStore
 from behindglass.governance.audit import AuditLog
+from behindglass.governance.identity import load_roster
+from behindglass.privacy.budget import EpsilonBudget
+from behindglass.privacy.ledger import ReleaseLedger
 from behindglass.site.execute import (
     Catalog,
     Decision,
@@ -39,33 +45,22 @@ from behindglass.site.execute import (
     installed,
     summarize,
 )
-from behindglass.site.hublink import HubLink, HubUnavailable, ReleaseConflict
+from behindglass.site.guard import SiteGuard
+from behindglass.site.home import SiteHome
+from behindglass.site.hublink import Backoff, HubLink, HubUnavailable, ReleaseConflict
 from behindglass.site.memo import PopulationMemo, store_version
+from behindglass.site.policy_file import load_policy
+from behindglass.site.signatures import NonceBook, TaskVerifier, sign_release
+from behindglass.site.stewardship import Stewardship, refusal
+from behindglass.site.store_access import DataOpener, OnDemand, store_opener
 
 CACHED_STUDIES = 8  # studies whose iterative analyses keep their data sets between rounds
+STEWARD_POLL = 2.0  # seconds per long-poll while a steward's decision is awaited
 
 log = logging.getLogger("behindglass.site")
 
-DataOpener = Callable[[], AbstractContextManager[SiteData]]
-
-
 class _Interrupted(BaseException):
     """Raised by the signal handler to leave a blocking long-poll at once."""
-
-
-class Backoff:
-    """Delays for retrying an unavailable hub: doubling, capped, jittered."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
-        self.first, self.cap, self._next = first, cap, first
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self.cap, self._next * 2)
-        return delay * random.uniform(0.8, 1.2)  # many sites must not retry in lockstep
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 class _NoAudit:
@@ -89,11 +84,13 @@ class SiteAgent:
                  poll_wait: float = 25.0, catalog: Catalog | None = None,
                  enforce: Enforce | None = None, link: HubLink | None = None,
                  quality: dict[str, Any] | None = None, threads: int | None = None,
-                 memo: PopulationMemo | None = None) -> None:
+                 memo: PopulationMemo | None = None,
+                 home: SiteHome | str | Path | None = None,
+                 site_policy: SitePolicy | None = None) -> None:
         if open_data is None:
             if db_path is None:
                 raise ValueError("give the site store as db_path or open_data")
-            open_data = _store_opener(db_path, threads)
+            open_data = store_opener(db_path, threads)
         self._memo = PopulationMemo() if memo is None else memo
         self._db_path = db_path
         if catalog is None or enforce is None:
@@ -101,16 +98,60 @@ class SiteAgent:
             default_catalog, default_enforce = installed()
             catalog, enforce = catalog or default_catalog, enforce or default_enforce
         self.name = name
-        self.policy = policy or DisclosurePolicy()
+        self.home = None if home is None else (
+            home if isinstance(home, SiteHome) else SiteHome(home)).check()
+        if site_policy is None:
+            if self.home is not None:
+                site_policy = load_policy(self.home.policy_path)
+            else:  # no home: the disclosure rules only, nothing to approve or remember
+                site_policy = SitePolicy(
+                    disclosure=policy or DisclosurePolicy(),
+                    approvals=ApprovalRules(required=False),
+                    differencing=DifferencingRules(enabled=False))
+        self.site_policy = site_policy
+        self.policy = site_policy.disclosure
         self.poll_wait = poll_wait
         self.quality = quality  # the data-quality summary checked before joining, if any
         self._open_data = open_data
         self._catalog, self._enforce = catalog, enforce
         self._link = link or HubLink(hub_url, token)
-        self._audit: AuditLog | _NoAudit = AuditLog(audit_path) if audit_path else _NoAudit()
+        signer = None
+        if self.home is not None:
+            audit_path = audit_path or self.home.audit_path
+            if self.home.signing_key_path.is_file():
+                signer = SigningKey.load(self.home.signing_key_path)
+        self.signer = signer  # signs the audit log and every release
+        self._verifier = self._task_verifier()
+        self._audit: AuditLog | _NoAudit = (AuditLog(audit_path, signer=signer) if audit_path
+                                            else _NoAudit())
+        self._guard, self._steward = self._governance()
         self._stop = threading.Event()
         self._interruptible = False
         self._caches: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+
+    def _task_verifier(self) -> TaskVerifier | None:
+        """On a signed network (the home holds the roster and the hub's key) every task
+        must carry valid researcher and hub signatures."""
+        if self.home is None or not self.home.roster_path.is_file():
+            return None
+        if not self.home.hub_key_path.is_file():
+            raise SignatureError(f"{self.home.hub_key_path}: missing; the roster "
+                                 f"{self.home.roster_path} cannot be checked without the "
+                                 "hub's public key")
+        roster = load_roster(self.home.roster_path, VerifyKey.load(self.home.hub_key_path))
+        return TaskVerifier(roster, NonceBook(self.home.root / "nonces.jsonl"))
+
+    def _governance(self) -> tuple[SiteGuard, Stewardship | None]:
+        """The policy's guard and, with a site home, its approvals and ledgers."""
+        if self.home is None:
+            return SiteGuard(self.site_policy), None
+        guard = SiteGuard(self.site_policy, ledger=ReleaseLedger(self.home.ledger_path),
+                          ledger_key=self.home.ledger_key(),
+                          budget=EpsilonBudget(self.home.budget_path))
+        steward = Stewardship(store=ApprovalStore(self.home.approvals_path),
+                              policy=self.site_policy, link=self._link, audit=self._audit,
+                              site=self.name)
+        return guard, steward
 
     # -- lifecycle ----------------------------------------------------------------------
     def stop(self) -> None:
@@ -119,6 +160,10 @@ class SiteAgent:
     def close(self) -> None:
         self._link.close()
         self._audit.close()
+        if self._steward is not None:
+            self._steward.store.close()
+        if self._guard.ledger is not None:
+            self._guard.ledger.close()  # the budget opens a connection per charge
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM stop the agent: at once while waiting, after the current task
@@ -145,9 +190,12 @@ class SiteAgent:
     def run(self, once: bool = False) -> int:
         """Serve tasks until stopped; with ``once``, handle at most one task (waiting up to
         ``poll_wait`` seconds for it). Returns the number of tasks handled."""
-        self._audit.append("agent_started", {"site": self.name, "hub": self._link.hub_url,
-                                             "policy": self.policy.model_dump(mode="json"),
-                                             "data_quality": self.quality})
+        self._audit.append("agent_started", {
+            "site": self.name, "hub": self._link.hub_url,
+            "policy": self.site_policy.model_dump(mode="json"),
+            "policy_digest": digest(self.site_policy.model_dump(mode="json")),
+            "home": None if self.home is None else str(self.home.root),
+            "data_quality": self.quality})
         log.info("site %s polling %s (min cell %d)", self.name, self._link.hub_url,
                  self.policy.min_cell)
         backoff = Backoff()
@@ -155,6 +203,7 @@ class SiteAgent:
         try:
             while not self._stop.is_set():
                 try:
+                    handled += self._steward_turn()
                     task = self._poll()
                 except HubUnavailable as exc:
                     delay = backoff.next()
@@ -164,7 +213,7 @@ class SiteAgent:
                     continue
                 backoff.reset()
                 if task is not None:
-                    self.handle(task)
+                    self.receive(task)
                     handled += 1
                 if once:
                     break
@@ -175,25 +224,112 @@ class SiteAgent:
             log.info("site %s stopped after %d task(s)", self.name, handled)
         return handled
 
+    def _steward_turn(self) -> int:
+        """Run what stewards approved, send what they passed or refused; returns the
+        number of tasks run."""
+        if self._steward is None:
+            return 0
+        ran: list[Task] = []
+
+        def run(task: Task) -> None:
+            if self._verifier is not None:
+                # checked when it arrived; its signatures again, not its (used) nonce
+                try:
+                    self._verifier.recheck(task)
+                except SignatureError as exc:
+                    self._audit.append("task_rejected", {"task_id": task.task_id,
+                                                         "study_id": task.study_id,
+                                                         "reason": str(exc)})
+                    return
+            self.handle(task)
+            ran.append(task)
+
+        self._steward.turn(run, self._send_body)
+        return len(ran)
+
     def _poll(self) -> Task | None:
+        # a steward's decision is found between polls: wait briefly while one is awaited
+        wait = self.poll_wait
+        if self._steward is not None and self._steward.waiting():
+            wait = min(wait, STEWARD_POLL)
         self._interruptible = True
         try:
-            return self._link.next_task(self.poll_wait)
+            return self._link.next_task(wait)
         finally:
             self._interruptible = False
 
     # -- one task -----------------------------------------------------------------------
-    def handle(self, task: Task) -> Release:
-        """Run, audit and post one task; returns the release that was sent."""
+    def receive(self, task: Task) -> Release | None:
+        """A task as it arrives from the hub: on a signed network its researcher's and hub's
+        signatures are checked first (a task kept for the steward's approval was checked
+        when it arrived, and is handled without a second look at its used nonce)."""
+        if self._verifier is not None:
+            try:
+                self._verifier.check(task)
+            except SignatureError as exc:
+                self._audit.append("task_rejected", {"task_id": task.task_id,
+                                                     "study_id": task.study_id,
+                                                     "reason": str(exc)})
+                log.error("task %s rejected: %s", task.task_id, exc)
+                return self._emit(task, Release(
+                    task_id=task.task_id, site=self.name, round=task.round,
+                    error=f"site {self.name} refused the task: {exc}",
+                    audit_head=self._audit.head))
+        return self.handle(task)
+
+    def handle(self, task: Task) -> Release | None:
+        """Admit, run, audit and post one task; returns the release that was sent, or None
+        when the task waits for the steward's approval or its output for review."""
         self._audit.append("task_received", {
             "task_id": task.task_id, "study_id": task.study_id, "researcher": task.researcher,
-            "title": task.study.title, "study_digest": digest(task.study.to_dict()),
-            "analyses": [{"name": a.name, "kind": a.kind, "cohort": a.cohort}
+            "round": task.round, "title": task.study.title,
+            "study_digest": digest(task.study.to_dict()),
+            "analyses": [{"name": a.name, "kind": a.kind, "cohort": a.cohort,
+                          "params_digest": digest(a.model_dump(mode="json"))}
                          for a in task.study.analyses]})
         log.info("task %s from %s: %d analysis(es) on study %s", task.task_id,
                  task.researcher, len(task.study.analyses), task.study_id)
+        if task.site != self.name:
+            error = f"task {task.task_id} is addressed to {task.site!r}, not to this site"
+            return self._emit(task, Release(task_id=task.task_id, site=self.name,
+                                            round=task.round, error=error,
+                                            audit_head=self._audit.head))
+        verdict = "run" if self._steward is None else self._steward.admit(task)
+        if verdict == "hold":
+            return None
+        if verdict == "run":
+            verdict = self._guard.lockout(task.researcher) or "run"
+        if verdict != "run":
+            return self._refuse_all(task, verdict)
         release = self._compute(task)
-        body = canonical_json(release.model_dump(mode="json")).encode("utf-8")
+        body = _body(release)
+        if self._steward is not None and self._steward.hold_if_sensitive(task, release, body):
+            return None
+        sent = self._emit(task, release, body)
+        if self._steward is not None:
+            self._steward.finished(task, release)
+        return sent
+
+    def _refuse_all(self, task: Task, reason: str) -> Release:
+        release = refusal(task, self.name, reason, None)
+        for r in release.refusals:
+            kind = next(a.kind for a in task.study.analyses if a.name == r.analysis)
+            self._audit.append("decision", {"task_id": task.task_id, "analysis": r.analysis,
+                                            "kind": kind, "decision": "refuse",
+                                            "reason": reason})
+        release = release.model_copy(update={"audit_head": self._audit.head})
+        sent = self._emit(task, release)
+        if self._steward is not None:
+            self._steward.finished(task, release)
+        return sent
+
+    def _emit(self, task: Task, release: Release, body: bytes | None = None) -> Release:
+        """Audit the exact bytes, then send them."""
+        self._send_body(task, _body(release) if body is None else body)
+        return release
+
+    def _send_body(self, task: Task, body: bytes) -> None:
+        release = Release.model_validate_json(body)
         sent_digest = hashlib.sha256(body).hexdigest()
         self._audit.append("release", {
             "task_id": task.task_id, "study_id": task.study_id, "digest": sent_digest,
@@ -202,7 +338,17 @@ class SiteAgent:
         log.info("task %s: releasing %d analysis(es), refusing %d; digest %s", task.task_id,
                  len(release.aggregates), len(release.refusals), sent_digest[:16])
         self._send(task, body, sent_digest)
-        return release
+        self._publish_head()
+
+    def _publish_head(self) -> None:
+        """Give the hub this log's head; a failure is logged, the next release retries."""
+        head = self._audit.head
+        if head is None:
+            return
+        try:
+            self._link.publish_audit_head(self._audit.next_seq - 1, head)
+        except NetworkError as exc:
+            log.warning("could not publish the audit head: %s", exc)
 
     def _compute(self, task: Task) -> Release:
         def decide(analysis: str, kind: str, decision: Decision, reason: str | None) -> None:
@@ -210,18 +356,15 @@ class SiteAgent:
                                             "kind": kind, "decision": decision,
                                             "reason": reason})
 
-        if task.site != self.name:
-            error = f"task {task.task_id} is addressed to {task.site!r}, not to this site"
-            return Release(task_id=task.task_id, site=self.name, round=task.round, error=error,
-                           audit_head=self._audit.head)
-        store = _OnDemand(self._open_data)
+        store = OnDemand(self._open_data)
         try:
             if task.round == 0:
                 store.open()  # a store that cannot be opened fails the task, not each analysis
             version = None if self._db_path is None else store_version(self._db_path)
             out = execute_task(task, self._memo.wrap(store, version),  # type: ignore[arg-type]
                                self.policy, catalog=self._catalog, enforce=self._enforce,
-                               decide=decide, caches=self._caches_of(task))
+                               decide=decide, caches=self._caches_of(task),
+                               guard=self._guard)
         except EngineError:
             log.warning("task %s: the site store could not be opened", task.task_id)
             return Release(task_id=task.task_id, site=self.name, round=task.round,
@@ -251,7 +394,9 @@ class SiteAgent:
         backoff = Backoff()
         while True:
             try:
-                receipt = self._link.post_release(task.task_id, body)
+                signature = (None if self.signer is None
+                             else sign_release(body, self.signer, self.name))
+                receipt = self._link.post_release(task.task_id, body, signature)
             except HubUnavailable as exc:
                 delay = backoff.next()
                 log.warning("%s; resending release of %s in %.1f s", exc, task.task_id, delay)
@@ -280,47 +425,8 @@ class SiteAgent:
             return
 
 
-class _OnDemand:
-    """The site's store, opened on first use: a later round of a fit answers from what the
-    analysis kept, so it need not open (and close) the store at all."""
-
-    def __init__(self, opener: DataOpener) -> None:
-        self._opener = opener
-        self._context: AbstractContextManager[SiteData] | None = None
-        self._data: SiteData | None = None
-
-    def open(self) -> SiteData:
-        if self._data is None:
-            context = self._opener()
-            self._data = context.__enter__()
-            self._context = context
-        return self._data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.open(), name)
-
-    def close(self) -> None:
-        if self._context is not None:
-            self._context.__exit__(None, None, None)
-            self._context = self._data = None
-
-
-def _store_opener(target: str | Path, threads: int | None = None) -> DataOpener:
-    """Opens the site's store per task: a DuckDB file (read-only) or a PostgreSQL URL.
-
-    The store is opened once here so a wrong path, URL, password or schema stops the agent
-    at start-up with the reason, instead of refusing every task later.
-    """
-    from behindglass.engine.site_store import SiteStore
-
-    SiteStore.open(target).close()
-
-    def open_store() -> AbstractContextManager[SiteData]:
-        # per task, so the site can refresh its store between tasks (and a dropped
-        # database connection costs one task, not the agent)
-        return SiteStore.open(target, threads=threads)
-
-    return open_store
+def _body(release: Release) -> bytes:
+    return canonical_json(release.model_dump(mode="json")).encode("utf-8")
 
 
 __all__ = ["Backoff", "SiteAgent"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
 from behindglass.core.aggregates import NON_PERSON_KINDS, STATS_KINDS, SiteAggregate
+from behindglass.core.canonical import digest
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.messages import Refusal, Task
 from behindglass.core.policy import DisclosurePolicy
@@ -44,6 +45,17 @@ Catalog = Callable[[str], SiteAnalysis]
 Enforce = Callable[[SiteAggregate, DisclosurePolicy], SiteAggregate]
 # called as decide(analysis name, kind, "run" | "refuse", reason or None)
 DecisionHook = Callable[[str, str, Decision, "str | None"], None]
+
+
+class Guard(Protocol):
+    """The site policy's checks around each analysis (see :mod:`behindglass.site.guard`)."""
+
+    def before(self, task: Task, spec: AnalysisSpec, data: Any) -> str | None: ...
+
+    def noise(self, task: Task, spec: AnalysisSpec,
+              aggregate: SiteAggregate) -> SiteAggregate: ...
+
+    def after(self, task: Task, aggregate: SiteAggregate) -> SiteAggregate: ...
 
 
 @dataclass
@@ -161,12 +173,15 @@ def quality_gate(required: DataQualityRequirement, data: SiteData) -> str | None
 def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
                  catalog: Catalog | None = None, enforce: Enforce | None = None,
                  decide: DecisionHook | None = None,
-                 caches: dict[str, dict[str, Any]] | None = None) -> Execution:
+                 caches: dict[str, dict[str, Any]] | None = None,
+                 guard: Guard | None = None) -> Execution:
     """Run the analyses of ``task`` on ``data`` under ``policy``.
 
     Round 0 runs every analysis of the study; a later round (an iterative fit) runs only
     those the task names, each with the hub's state for it. ``caches`` holds, per analysis
     name, what an iterative analysis keeps at this site between the rounds of one study.
+    ``guard`` applies the site policy beyond suppression: allowed analyses and limits and
+    the differencing ledger before an analysis runs, rounding and differential privacy after.
     """
     caches = {} if caches is None else caches
     if catalog is None or enforce is None:
@@ -197,6 +212,15 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
         except SpecError as exc:
             refuse(spec, str(exc))
             continue
+        if guard is not None:
+            try:
+                reason = guard.before(task, spec, data)
+            except Exception as exc:
+                _log_failure(spec, exc)
+                reason = _safe_reason(spec, exc)
+            if reason is not None:
+                refuse(spec, reason)
+                continue
         if decide:
             decide(spec.name, spec.kind, "run", None)
         site = SiteContext(data=data, cohorts=task.study.cohorts, policy=policy,
@@ -204,7 +228,11 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
                            cache=caches.setdefault(spec.name, {}))
         try:
             raw = analysis.local(site, spec)
+            if guard is not None:
+                raw = guard.noise(task, spec, raw)
             released = enforce(raw, policy)
+            if guard is not None:
+                released = guard.after(task, released)
             check_disclosable(released, spec, policy)
         except Exception as exc:  # each analysis fails alone; the reason stays generic
             if not isinstance(exc, SpecError | DisclosureError):
@@ -219,4 +247,5 @@ def summarize(agg: SiteAggregate) -> dict[str, Any]:
     """Shape of a release for logs and the audit: names and cell tallies, no counts."""
     cells = [c for t in agg.tables for c in t.cells]
     return {"analysis": agg.analysis, "kind": agg.kind, "tables": len(agg.tables),
-            "cells": len(cells), "suppressed": sum(c.suppressed for c in cells)}
+            "cells": len(cells), "suppressed": sum(c.suppressed for c in cells),
+            "digest": digest(agg.model_dump(mode="json"))}

@@ -8,13 +8,32 @@ releases back; this module only speaks HTTP and sorts failures into "try again l
 
 from __future__ import annotations
 
+import random
+import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
 from behindglass.core.errors import AuthError, NetworkError
+from behindglass.core.messages import SIGNATURE_HEADER as RELEASE_SIGNATURE_HEADER
 from behindglass.core.messages import Task
+
+
+class Backoff:
+    """Delays for retrying an unavailable hub: doubling, capped, jittered."""
+
+    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+        self.first, self.cap, self._next = first, cap, first
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self.cap, self._next * 2)
+        return delay * random.uniform(0.8, 1.2)  # many sites must not retry in lockstep
+
+    def reset(self) -> None:
+        self._next = self.first
 
 
 class HubUnavailable(NetworkError):
@@ -33,16 +52,33 @@ def _detail(response: httpx.Response) -> str:
     return str(detail) if detail else response.reason_phrase
 
 
+def _tls_context(ca_file: str | Path | None,
+                 client_cert: tuple[str | Path, str | Path] | None) -> ssl.SSLContext | bool:
+    if ca_file is None and client_cert is None:
+        return True  # the system's trust store, no client certificate
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if client_cert is not None:
+            context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+    except (ssl.SSLError, OSError) as exc:
+        raise NetworkError(f"TLS files {ca_file} / {client_cert}: unusable ({exc})") from None
+    return context
+
+
 class HubLink:
     """HTTP client for the site endpoints of one hub."""
 
     def __init__(self, hub_url: str, token: str, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 ca_file: str | Path | None = None,
+                 client_cert: tuple[str | Path, str | Path] | None = None) -> None:
+        """``ca_file``: the network CA to trust instead of the system's; ``client_cert``:
+        (certificate, key) this site presents to a hub that requires mutual TLS."""
         self.hub_url = hub_url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.hub_url + "/api/v1",
             headers={"Authorization": f"Bearer {token}", "User-Agent": "behindglass-site"},
-            timeout=timeout, transport=transport)
+            timeout=timeout, transport=transport, verify=_tls_context(ca_file, client_cert))
 
     def close(self) -> None:
         self._client.close()
@@ -81,13 +117,35 @@ class HubLink:
             raise NetworkError(f"hub sent a task this site cannot read (is the hub a newer "
                                f"version?): {exc.errors()[0].get('msg', 'invalid')}") from None
 
-    def post_release(self, task_id: str, body: bytes) -> dict[str, Any]:
-        """Send the exact bytes the audit log hashed; returns the hub's receipt."""
+    def post_release(self, task_id: str, body: bytes,
+                     signature: str | None = None) -> dict[str, Any]:
+        """Send the exact bytes the audit log hashed, with the site's signature over them
+        when it has a key; returns the hub's receipt."""
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers[RELEASE_SIGNATURE_HEADER] = signature
         response = self._request("POST", f"/tasks/{task_id}/release", content=body,
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
         if response.status_code == 409:
             raise ReleaseConflict(f"task {task_id}: {_detail(response)}")
         if response.status_code != 200:
             raise NetworkError(f"hub rejected the release of task {task_id} "
                                f"({response.status_code}): {_detail(response)}")
         return response.json()
+
+    def update_task(self, task_id: str, state: str, detail: str | None = None) -> None:
+        """Tell the hub a task waits for the steward or a review, or runs (approved)."""
+        response = self._request("POST", f"/tasks/{task_id}/state",
+                                 json={"state": state, "detail": detail})
+        if response.status_code == 409:
+            raise ReleaseConflict(f"task {task_id}: {_detail(response)}")
+        if response.status_code != 204:
+            raise NetworkError(f"hub rejected the state of task {task_id} "
+                               f"({response.status_code}): {_detail(response)}")
+
+    def publish_audit_head(self, seq: int, head: str) -> None:
+        """Give the hub this site's audit chain head, so a later rewrite is provable."""
+        response = self._request("POST", "/audit/head", json={"seq": seq, "head": head})
+        if response.status_code != 204:
+            raise NetworkError(f"hub rejected this site's audit head "
+                               f"({response.status_code}): {_detail(response)}")

@@ -1,0 +1,500 @@
+"""A site's approvals: which studies its steward let run, and which held outputs two
+stewards passed before they leave.
+
+Everything lives in one SQLite file at the site (``SITE_HOME/approvals.sqlite``) because two
+processes write it: the site agent (submitting requests, starting and finishing them, holding
+outputs) and a steward's ``behindglass site approve`` / ``pass`` in another terminal. WAL lets
+one read while the other writes, and every change runs in ``BEGIN IMMEDIATE``: the state is
+re-read and checked *inside* the write lock, so when two stewards race to approve and reject
+the same study exactly one of them wins and the other gets a clear :class:`GovernanceError`.
+
+The states are explicit and every move has a ``can_x`` (a question) / ``check_x`` (raises)
+pair, Airlock-style, so the CLI, the web UI and the agent ask the same question::
+
+    study request:  pending ──approve──▶ approved ──start──▶ running ──finish──▶ released
+                       └────reject───▶ rejected                  └──finish──▶ refused
+    held output:    held ──pass × reviewers──▶ passed ──mark_sent──▶ sent
+                      └──withhold──▶ withheld
+
+Every transition appends a row to a journal in the same transaction. The agent owns the
+hash-chained audit log (it holds its lock), so it copies journal rows it has not yet audited
+(:meth:`ApprovalStore.unaudited`) into that log and marks them (:meth:`mark_audited`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from behindglass.core.canonical import canonical_json, digest
+from behindglass.core.errors import GovernanceError
+from behindglass.core.messages import Task
+
+STORE_FILE = "approvals.sqlite"
+SCHEMA_VERSION = 1
+
+RequestState = Literal["pending", "approved", "rejected", "running", "released", "refused"]
+OutputState = Literal["held", "passed", "withheld", "sent"]
+REQUEST_STATES: tuple[str, ...] = ("pending", "approved", "rejected", "running", "released",
+                                   "refused")
+OUTPUT_STATES: tuple[str, ...] = ("held", "passed", "withheld", "sent")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    study_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, researcher TEXT NOT NULL,
+    title TEXT NOT NULL, study_digest TEXT NOT NULL, analyses TEXT NOT NULL,
+    task TEXT NOT NULL, state TEXT NOT NULL, submitted TEXT NOT NULL, decided TEXT,
+    decided_by TEXT, rule TEXT, reason TEXT, note TEXT, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outputs (
+    task_id TEXT PRIMARY KEY, study_id TEXT NOT NULL, kinds TEXT NOT NULL,
+    body BLOB NOT NULL, digest TEXT NOT NULL, reviewers INTEGER NOT NULL,
+    state TEXT NOT NULL, held TEXT NOT NULL, decided TEXT, reason TEXT);
+CREATE TABLE IF NOT EXISTS reviews (
+    task_id TEXT NOT NULL REFERENCES outputs(task_id), steward TEXT NOT NULL,
+    passed INTEGER NOT NULL, reason TEXT, time TEXT NOT NULL,
+    PRIMARY KEY (task_id, steward));
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, event TEXT NOT NULL,
+    study_id TEXT, task_id TEXT, steward TEXT, rule TEXT, reason TEXT, digest TEXT,
+    audited INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS journal_unaudited ON journal(audited, id);
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class AnalysisLine:
+    """What a steward reads about one analysis of a study without opening its JSON."""
+
+    name: str
+    kind: str
+    cohort: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """One study offered to this site, and what became of it."""
+
+    study_id: str
+    task_id: str
+    researcher: str
+    title: str
+    study_digest: str
+    analyses: tuple[AnalysisLine, ...]
+    state: RequestState
+    submitted: dt.datetime
+    decided: dt.datetime | None = None
+    decided_by: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    note: str | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({a.kind for a in self.analyses}))
+
+
+@dataclass(frozen=True)
+class Review:
+    steward: str
+    passed: bool
+    reason: str | None
+    time: dt.datetime
+
+
+@dataclass(frozen=True)
+class Output:
+    """A release held for review before it leaves; ``digest`` is the sha256 of its body."""
+
+    task_id: str
+    study_id: str
+    kinds: tuple[str, ...]
+    digest: str
+    size: int
+    reviewers: int
+    state: OutputState
+    held: dt.datetime
+    reviews: tuple[Review, ...] = ()
+    decided: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def passed_by(self) -> tuple[str, ...]:
+        return tuple(r.steward for r in self.reviews if r.passed)
+
+
+# -- can_x / check_x: the workflow's rules, in one place -------------------------------------
+def _refuse(request: Request, action: str, allowed: str) -> GovernanceError:
+    return GovernanceError(f"study {request.study_id} ({request.title!r}) is {request.state}; "
+                           f"only {allowed} request can be {action}")
+
+
+def can_approve(request: Request) -> bool:
+    return request.state == "pending"
+
+
+def check_approve(request: Request) -> None:
+    if not can_approve(request):
+        raise _refuse(request, "approved", "a pending")
+
+
+def can_reject(request: Request) -> bool:
+    return request.state == "pending"
+
+
+def check_reject(request: Request) -> None:
+    if not can_reject(request):
+        raise _refuse(request, "rejected", "a pending")
+
+
+def can_start(request: Request) -> bool:
+    return request.state == "approved"
+
+
+def check_start(request: Request) -> None:
+    if not can_start(request):
+        raise _refuse(request, "started", "an approved")
+
+
+def can_finish(request: Request) -> bool:
+    return request.state == "running"
+
+
+def check_finish(request: Request) -> None:
+    if not can_finish(request):
+        raise _refuse(request, "finished", "a running")
+
+
+def can_continue(request: Request) -> bool:
+    """Later rounds of an iterative fit run only for a study whose round 0 ran here."""
+    return request.state in ("running", "released")
+
+
+def check_continue(request: Request) -> None:
+    if not can_continue(request):
+        raise _refuse(request, "continued with a later round", "a running or released")
+
+
+def can_review(output: Output, steward: str) -> bool:
+    return output.state == "held" and steward not in {r.steward for r in output.reviews}
+
+
+def check_review(output: Output, steward: str) -> None:
+    if output.state != "held":
+        raise GovernanceError(f"output of task {output.task_id} (study {output.study_id}) is "
+                              f"{output.state}; only a held output can be reviewed")
+    if not can_review(output, steward):
+        raise GovernanceError(f"output of task {output.task_id}: {steward} has already "
+                              f"reviewed it; a second review needs a different steward")
+
+
+def can_send(output: Output) -> bool:
+    return output.state == "passed"
+
+
+def check_send(output: Output) -> None:
+    if not can_send(output):
+        raise GovernanceError(f"output of task {output.task_id} (study {output.study_id}) is "
+                              f"{output.state}; only a passed output can be sent")
+
+
+def _required(value: str | None, what: str) -> str:
+    if value is None or not value.strip():
+        raise GovernanceError(f"{what} is required")
+    return value.strip()
+
+
+class ApprovalStore:
+    """All reads and writes of one site's approvals file. Safe to open in several processes;
+    one object may be shared between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                    timeout=30)
+        self._con.row_factory = sqlite3.Row
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=FULL")
+        with self._write() as con:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise GovernanceError(f"{self.path}: written by a newer behindglass (schema "
+                                      f"{version}, this one knows {SCHEMA_VERSION})")
+            # statement by statement: executescript() would COMMIT our transaction early
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> ApprovalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding SQLite's write lock from the first read."""
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._con.execute(sql, args).fetchall()
+
+    @staticmethod
+    def _journal(con: sqlite3.Connection, event: str, *, study_id: str | None = None,
+                 task_id: str | None = None, steward: str | None = None,
+                 rule: str | None = None, reason: str | None = None,
+                 digest: str | None = None) -> None:
+        con.execute("INSERT INTO journal (time, event, study_id, task_id, steward, rule, "
+                    "reason, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (_now(), event, study_id, task_id, steward, rule, reason, digest))
+
+    # -- study requests -------------------------------------------------------------------
+    def submit(self, task: Task, study_digest: str) -> Request:
+        """Record a round-0 task as a pending request; a re-offered task returns it again."""
+        if study_digest != digest(task.study.to_dict()):
+            raise GovernanceError(f"task {task.task_id}: the study digest given does not match "
+                                  f"the study the task carries")
+        with self._write() as con:
+            row = con.execute("SELECT * FROM requests WHERE study_id = ?",
+                              (task.study_id,)).fetchone()
+            if row is not None:
+                existing = _request(row)
+                if (existing.study_digest, existing.researcher) != (study_digest,
+                                                                    task.researcher):
+                    raise GovernanceError(
+                        f"study {task.study_id}: task {task.task_id} carries a different study "
+                        f"(digest {study_digest[:12]}, researcher {task.researcher}) from the "
+                        f"one submitted as task {existing.task_id} (digest "
+                        f"{existing.study_digest[:12]}, researcher {existing.researcher})")
+                return existing
+            if task.round != 0:
+                raise GovernanceError(f"task {task.task_id} is round {task.round} of study "
+                                      f"{task.study_id}, which never had a round 0 here")
+            now = _now()
+            analyses = [{"name": a.name, "kind": a.kind, "cohort": a.cohort}
+                        for a in task.study.analyses]
+            con.execute(
+                "INSERT INTO requests (study_id, task_id, researcher, title, study_digest, "
+                "analyses, task, state, submitted, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                (task.study_id, task.task_id, task.researcher, task.study.title, study_digest,
+                 json.dumps(analyses), canonical_json(task.model_dump(mode="json")), now, now))
+            self._journal(con, "study_submitted", study_id=task.study_id,
+                          task_id=task.task_id, digest=study_digest)
+            return _request(con.execute("SELECT * FROM requests WHERE study_id = ?",
+                                        (task.study_id,)).fetchone())
+
+    def _move(self, study_id: str, check: Callable[[Request], None], state: str, event: str, *,
+              steward: str | None = None, rule: str | None = None, reason: str | None = None,
+              note: str | None = None, decision: bool = False) -> Request:
+        with self._write() as con:
+            request = self._get(con, study_id)
+            check(request)
+            now = _now()
+            if decision:
+                con.execute("UPDATE requests SET state = ?, decided = ?, decided_by = ?, "
+                            "rule = ?, reason = ?, note = ?, updated = ? WHERE study_id = ?",
+                            (state, now, steward, rule, reason, note, now, study_id))
+            else:
+                con.execute("UPDATE requests SET state = ?, updated = ? WHERE study_id = ?",
+                            (state, now, study_id))
+            self._journal(con, event, study_id=study_id, task_id=request.task_id,
+                          steward=steward, rule=rule, reason=reason or note,
+                          digest=request.study_digest)
+            return self._get(con, study_id)
+
+    def approve(self, study_id: str, steward: str, note: str | None = None,
+                rule: str | None = None) -> Request:
+        """A steward (or, with ``rule``, the site's policy) lets the study run."""
+        return self._move(study_id, check_approve, "approved", "study_approved",
+                          steward=_required(steward, "the steward's name"), rule=rule,
+                          note=note, decision=True)
+
+    def reject(self, study_id: str, steward: str, reason: str) -> Request:
+        return self._move(study_id, check_reject, "rejected", "study_rejected",
+                          steward=_required(steward, "the steward's name"),
+                          reason=_required(reason, f"a reason to reject study {study_id}"),
+                          decision=True)
+
+    def start(self, study_id: str) -> Request:
+        return self._move(study_id, check_start, "running", "study_started")
+
+    def finish(self, study_id: str, released: bool) -> Request:
+        state = "released" if released else "refused"
+        return self._move(study_id, check_finish, state, f"study_{state}")
+
+    def _get(self, con: sqlite3.Connection, study_id: str) -> Request:
+        row = con.execute("SELECT * FROM requests WHERE study_id = ?", (study_id,)).fetchone()
+        if row is None:
+            raise GovernanceError(f"no request for study {study_id} at this site")
+        return _request(row)
+
+    def get(self, study_id: str) -> Request:
+        with self._lock:
+            return self._get(self._con, study_id)
+
+    def find(self, study_id: str) -> Request | None:
+        rows = self._read("SELECT * FROM requests WHERE study_id = ?", (study_id,))
+        return _request(rows[0]) if rows else None
+
+    def task(self, study_id: str) -> Task:
+        """The round-0 task kept with the request, to run once it is approved."""
+        rows = self._read("SELECT task FROM requests WHERE study_id = ?", (study_id,))
+        if not rows:
+            raise GovernanceError(f"no request for study {study_id} at this site")
+        return Task.model_validate_json(rows[0]["task"])
+
+    def list(self, states: Iterable[str] | None = None) -> list[Request]:
+        """Requests, oldest first; only those in ``states`` if given."""
+        rows = self._read("SELECT * FROM requests ORDER BY submitted, study_id")
+        wanted = None if states is None else set(states)
+        return [_request(r) for r in rows if wanted is None or r["state"] in wanted]
+
+    def approved_not_started(self) -> list[Request]:
+        rows = self._read("SELECT * FROM requests WHERE state = 'approved' ORDER BY decided")
+        return [_request(r) for r in rows]
+
+    # -- held outputs (two-person review) ---------------------------------------------------
+    def hold(self, task_id: str, study_id: str, body: bytes, kinds: Iterable[str],
+             reviewers: int = 2) -> Output:
+        """Keep a release until ``reviewers`` distinct stewards pass it. Holding the same body
+        again returns the held output; a different body for the same task is an error."""
+        if reviewers < 1:
+            raise GovernanceError(f"task {task_id}: reviewers must be at least 1")
+        body_digest = hashlib.sha256(body).hexdigest()
+        with self._write() as con:
+            row = con.execute("SELECT digest FROM outputs WHERE task_id = ?",
+                              (task_id,)).fetchone()
+            if row is not None:
+                if row["digest"] != body_digest:
+                    raise GovernanceError(f"task {task_id}: an output with a different body "
+                                          f"is already held for it")
+                return self._output(con, task_id)
+            con.execute("INSERT INTO outputs (task_id, study_id, kinds, body, digest, "
+                        "reviewers, state, held) VALUES (?, ?, ?, ?, ?, ?, 'held', ?)",
+                        (task_id, study_id, json.dumps(sorted(set(kinds))), body, body_digest,
+                         reviewers, _now()))
+            self._journal(con, "output_held", study_id=study_id, task_id=task_id,
+                          digest=body_digest)
+            return self._output(con, task_id)
+
+    def review(self, task_id: str, steward: str, passed: bool,
+               reason: str | None = None) -> Output:
+        """One steward's verdict. Any withhold ends the review; enough passes end it too."""
+        steward = _required(steward, "the steward's name")
+        if not passed:
+            reason = _required(reason, f"a reason to withhold the output of task {task_id}")
+        with self._write() as con:
+            output = self._output(con, task_id)
+            check_review(output, steward)
+            now = _now()
+            con.execute("INSERT INTO reviews (task_id, steward, passed, reason, time) "
+                        "VALUES (?, ?, ?, ?, ?)", (task_id, steward, int(passed), reason, now))
+            ids = {"study_id": output.study_id, "task_id": task_id, "digest": output.digest}
+            self._journal(con, "output_pass" if passed else "output_withhold",
+                          steward=steward, reason=reason, **ids)
+            done = len(output.passed_by) + 1 >= output.reviewers
+            if not passed or done:
+                state = "passed" if passed else "withheld"
+                con.execute("UPDATE outputs SET state = ?, decided = ?, reason = ? "
+                            "WHERE task_id = ?", (state, now, reason, task_id))
+                self._journal(con, f"output_{state}", reason=reason, **ids)
+            return self._output(con, task_id)
+
+    def mark_sent(self, task_id: str) -> Output:
+        with self._write() as con:
+            output = self._output(con, task_id)
+            check_send(output)
+            con.execute("UPDATE outputs SET state = 'sent' WHERE task_id = ?", (task_id,))
+            self._journal(con, "output_sent", study_id=output.study_id, task_id=task_id,
+                          digest=output.digest)
+            return self._output(con, task_id)
+
+    def _output(self, con: sqlite3.Connection, task_id: str) -> Output:
+        row = con.execute("SELECT task_id, study_id, kinds, digest, length(body) AS size, "
+                          "reviewers, state, held, decided, reason FROM outputs "
+                          "WHERE task_id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise GovernanceError(f"no held output for task {task_id} at this site")
+        reviews = tuple(Review(r["steward"], bool(r["passed"]), r["reason"],
+                               dt.datetime.fromisoformat(r["time"]))
+                        for r in con.execute("SELECT * FROM reviews WHERE task_id = ? "
+                                             "ORDER BY time", (task_id,)))
+        return Output(task_id=row["task_id"], study_id=row["study_id"],
+                      kinds=tuple(json.loads(row["kinds"])), digest=row["digest"],
+                      size=row["size"], reviewers=row["reviewers"], state=row["state"],
+                      held=dt.datetime.fromisoformat(row["held"]), reviews=reviews,
+                      decided=_time(row["decided"]), reason=row["reason"])
+
+    def output(self, task_id: str) -> Output:
+        with self._lock:
+            return self._output(self._con, task_id)
+
+    def body(self, task_id: str) -> bytes:
+        rows = self._read("SELECT body FROM outputs WHERE task_id = ?", (task_id,))
+        if not rows:
+            raise GovernanceError(f"no held output for task {task_id} at this site")
+        return bytes(rows[0]["body"])
+
+    def outputs(self, states: Iterable[str] | None = None) -> list[Output]:
+        """Held outputs, oldest first; only those in ``states`` if given."""
+        wanted = None if states is None else set(states)
+        with self._lock:
+            ids = [r["task_id"] for r in self._con.execute(
+                "SELECT task_id, state FROM outputs ORDER BY held, task_id")
+                if wanted is None or r["state"] in wanted]
+            return [self._output(self._con, i) for i in ids]
+
+    def passed_not_sent(self) -> list[Output]:
+        return self.outputs(("passed",))
+
+    # -- the journal the agent copies into its audit log -------------------------------------
+    def unaudited(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT id, time, event, study_id, task_id, steward, rule, reason, "
+                          "digest FROM journal WHERE audited = 0 ORDER BY id")
+        return [dict(r) for r in rows]
+
+    def mark_audited(self, ids: Iterable[int]) -> None:
+        with self._write() as con:
+            con.executemany("UPDATE journal SET audited = 1 WHERE id = ?",
+                            [(int(i),) for i in ids])
+
+
+def _request(row: sqlite3.Row) -> Request:
+    return Request(
+        study_id=row["study_id"], task_id=row["task_id"], researcher=row["researcher"],
+        title=row["title"], study_digest=row["study_digest"],
+        analyses=tuple(AnalysisLine(**a) for a in json.loads(row["analyses"])),
+        state=row["state"], submitted=dt.datetime.fromisoformat(row["submitted"]),
+        decided=_time(row["decided"]), decided_by=row["decided_by"], rule=row["rule"],
+        reason=row["reason"], note=row["note"])
