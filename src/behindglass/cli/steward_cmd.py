@@ -22,7 +22,8 @@ from typing import Any
 import click
 
 from behindglass.core.errors import BehindGlassError
-from behindglass.governance.approvals import STORE_FILE, ApprovalStore, Output, Request
+from behindglass.governance.approvals import STORE_FILE, ApprovalStore, Request
+from behindglass.governance.review import Output
 
 
 def _os_user() -> str | None:

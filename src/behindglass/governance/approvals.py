@@ -24,7 +24,6 @@ hash-chained audit log (it holds its lock), so it copies journal rows it has not
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 import threading
@@ -37,15 +36,19 @@ from typing import Any, Literal
 from behindglass.core.canonical import canonical_json, digest
 from behindglass.core.errors import GovernanceError
 from behindglass.core.messages import Task
+from behindglass.governance.review import (
+    OutputReviews,
+    _now,
+    _required,
+    _time,
+)
 
 STORE_FILE = "approvals.sqlite"
 SCHEMA_VERSION = 1
 
 RequestState = Literal["pending", "approved", "rejected", "running", "released", "refused"]
-OutputState = Literal["held", "passed", "withheld", "sent"]
 REQUEST_STATES: tuple[str, ...] = ("pending", "approved", "rejected", "running", "released",
                                    "refused")
-OUTPUT_STATES: tuple[str, ...] = ("held", "passed", "withheld", "sent")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -67,14 +70,6 @@ CREATE TABLE IF NOT EXISTS journal (
     audited INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS journal_unaudited ON journal(audited, id);
 """
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -108,34 +103,6 @@ class Request:
     def kinds(self) -> tuple[str, ...]:
         return tuple(sorted({a.kind for a in self.analyses}))
 
-
-@dataclass(frozen=True)
-class Review:
-    steward: str
-    passed: bool
-    reason: str | None
-    time: dt.datetime
-
-
-@dataclass(frozen=True)
-class Output:
-    """A release held for review before it leaves; ``digest`` is the sha256 of its body."""
-
-    task_id: str
-    study_id: str
-    kinds: tuple[str, ...]
-    digest: str
-    size: int
-    reviewers: int
-    state: OutputState
-    held: dt.datetime
-    reviews: tuple[Review, ...] = ()
-    decided: dt.datetime | None = None
-    reason: str | None = None
-
-    @property
-    def passed_by(self) -> tuple[str, ...]:
-        return tuple(r.steward for r in self.reviews if r.passed)
 
 
 # -- can_x / check_x: the workflow's rules, in one place -------------------------------------
@@ -190,36 +157,8 @@ def check_continue(request: Request) -> None:
         raise _refuse(request, "continued with a later round", "a running or released")
 
 
-def can_review(output: Output, steward: str) -> bool:
-    return output.state == "held" and steward not in {r.steward for r in output.reviews}
 
-
-def check_review(output: Output, steward: str) -> None:
-    if output.state != "held":
-        raise GovernanceError(f"output of task {output.task_id} (study {output.study_id}) is "
-                              f"{output.state}; only a held output can be reviewed")
-    if not can_review(output, steward):
-        raise GovernanceError(f"output of task {output.task_id}: {steward} has already "
-                              f"reviewed it; a second review needs a different steward")
-
-
-def can_send(output: Output) -> bool:
-    return output.state == "passed"
-
-
-def check_send(output: Output) -> None:
-    if not can_send(output):
-        raise GovernanceError(f"output of task {output.task_id} (study {output.study_id}) is "
-                              f"{output.state}; only a passed output can be sent")
-
-
-def _required(value: str | None, what: str) -> str:
-    if value is None or not value.strip():
-        raise GovernanceError(f"{what} is required")
-    return value.strip()
-
-
-class ApprovalStore:
+class ApprovalStore(OutputReviews):
     """All reads and writes of one site's approvals file. Safe to open in several processes;
     one object may be shared between threads."""
 
@@ -383,100 +322,6 @@ class ApprovalStore:
     def approved_not_started(self) -> list[Request]:
         rows = self._read("SELECT * FROM requests WHERE state = 'approved' ORDER BY decided")
         return [_request(r) for r in rows]
-
-    # -- held outputs (two-person review) ---------------------------------------------------
-    def hold(self, task_id: str, study_id: str, body: bytes, kinds: Iterable[str],
-             reviewers: int = 2) -> Output:
-        """Keep a release until ``reviewers`` distinct stewards pass it. Holding the same body
-        again returns the held output; a different body for the same task is an error."""
-        if reviewers < 1:
-            raise GovernanceError(f"task {task_id}: reviewers must be at least 1")
-        body_digest = hashlib.sha256(body).hexdigest()
-        with self._write() as con:
-            row = con.execute("SELECT digest FROM outputs WHERE task_id = ?",
-                              (task_id,)).fetchone()
-            if row is not None:
-                if row["digest"] != body_digest:
-                    raise GovernanceError(f"task {task_id}: an output with a different body "
-                                          f"is already held for it")
-                return self._output(con, task_id)
-            con.execute("INSERT INTO outputs (task_id, study_id, kinds, body, digest, "
-                        "reviewers, state, held) VALUES (?, ?, ?, ?, ?, ?, 'held', ?)",
-                        (task_id, study_id, json.dumps(sorted(set(kinds))), body, body_digest,
-                         reviewers, _now()))
-            self._journal(con, "output_held", study_id=study_id, task_id=task_id,
-                          digest=body_digest)
-            return self._output(con, task_id)
-
-    def review(self, task_id: str, steward: str, passed: bool,
-               reason: str | None = None) -> Output:
-        """One steward's verdict. Any withhold ends the review; enough passes end it too."""
-        steward = _required(steward, "the steward's name")
-        if not passed:
-            reason = _required(reason, f"a reason to withhold the output of task {task_id}")
-        with self._write() as con:
-            output = self._output(con, task_id)
-            check_review(output, steward)
-            now = _now()
-            con.execute("INSERT INTO reviews (task_id, steward, passed, reason, time) "
-                        "VALUES (?, ?, ?, ?, ?)", (task_id, steward, int(passed), reason, now))
-            ids = {"study_id": output.study_id, "task_id": task_id, "digest": output.digest}
-            self._journal(con, "output_pass" if passed else "output_withhold",
-                          steward=steward, reason=reason, **ids)
-            done = len(output.passed_by) + 1 >= output.reviewers
-            if not passed or done:
-                state = "passed" if passed else "withheld"
-                con.execute("UPDATE outputs SET state = ?, decided = ?, reason = ? "
-                            "WHERE task_id = ?", (state, now, reason, task_id))
-                self._journal(con, f"output_{state}", reason=reason, **ids)
-            return self._output(con, task_id)
-
-    def mark_sent(self, task_id: str) -> Output:
-        with self._write() as con:
-            output = self._output(con, task_id)
-            check_send(output)
-            con.execute("UPDATE outputs SET state = 'sent' WHERE task_id = ?", (task_id,))
-            self._journal(con, "output_sent", study_id=output.study_id, task_id=task_id,
-                          digest=output.digest)
-            return self._output(con, task_id)
-
-    def _output(self, con: sqlite3.Connection, task_id: str) -> Output:
-        row = con.execute("SELECT task_id, study_id, kinds, digest, length(body) AS size, "
-                          "reviewers, state, held, decided, reason FROM outputs "
-                          "WHERE task_id = ?", (task_id,)).fetchone()
-        if row is None:
-            raise GovernanceError(f"no held output for task {task_id} at this site")
-        reviews = tuple(Review(r["steward"], bool(r["passed"]), r["reason"],
-                               dt.datetime.fromisoformat(r["time"]))
-                        for r in con.execute("SELECT * FROM reviews WHERE task_id = ? "
-                                             "ORDER BY time", (task_id,)))
-        return Output(task_id=row["task_id"], study_id=row["study_id"],
-                      kinds=tuple(json.loads(row["kinds"])), digest=row["digest"],
-                      size=row["size"], reviewers=row["reviewers"], state=row["state"],
-                      held=dt.datetime.fromisoformat(row["held"]), reviews=reviews,
-                      decided=_time(row["decided"]), reason=row["reason"])
-
-    def output(self, task_id: str) -> Output:
-        with self._lock:
-            return self._output(self._con, task_id)
-
-    def body(self, task_id: str) -> bytes:
-        rows = self._read("SELECT body FROM outputs WHERE task_id = ?", (task_id,))
-        if not rows:
-            raise GovernanceError(f"no held output for task {task_id} at this site")
-        return bytes(rows[0]["body"])
-
-    def outputs(self, states: Iterable[str] | None = None) -> list[Output]:
-        """Held outputs, oldest first; only those in ``states`` if given."""
-        wanted = None if states is None else set(states)
-        with self._lock:
-            ids = [r["task_id"] for r in self._con.execute(
-                "SELECT task_id, state FROM outputs ORDER BY held, task_id")
-                if wanted is None or r["state"] in wanted]
-            return [self._output(self._con, i) for i in ids]
-
-    def passed_not_sent(self) -> list[Output]:
-        return self.outputs(("passed",))
 
     # -- the journal the agent copies into its audit log -------------------------------------
     def unaudited(self) -> list[dict[str, Any]]:

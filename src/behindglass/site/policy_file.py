@@ -222,6 +222,12 @@ max_param_ratio = 0.33
 # analyses protect them with their own rules).
 rounding = 0
 
+# Means and SDs come from released sums (n, sum, sum of squares). When one person's value
+# is so far from the rest that it holds more than this share of the sum of squared
+# deviations, it could be solved for from them, so those sums are withheld (the counts
+# per bin still go). 0.5 leaves ordinary data alone; lower is stricter; 1.0 is off.
+max_dominance = 0.5
+
 
 [analyses]
 # Which analyses of this site's catalog may run here. Left out: every installed analysis.
