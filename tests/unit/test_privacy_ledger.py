@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,13 +107,11 @@ def test_symmetric_difference_size_equals_numpy() -> None:
         assert symmetric_difference_size(a, b) == np.setxor1d(a, b).size
 
 
-def test_a_million_fingerprints_are_quick() -> None:
+def test_a_million_ids_give_a_million_distinct_fingerprints() -> None:
+    # speed: benchmarks/bench_glass.py
     ids = np.arange(1_000_000, dtype=np.int64) * 7 + 3
-    started = time.perf_counter()
     out = fingerprint(ids, KEY)
-    # about 0.2 s on the development machine (a blake2b loop: 1.1 s)
-    assert out.size == ids.size
-    assert time.perf_counter() - started < 10
+    assert out.size == ids.size and np.all(out[1:] > out[:-1])
 
 
 # -- the stored sets ------------------------------------------------------------------------

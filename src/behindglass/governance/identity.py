@@ -38,6 +38,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from behindglass.core.canonical import canonical_json
 from behindglass.core.errors import BehindGlassError, SignatureError
+from behindglass.core.sealing import EncryptionKey, EncryptionPublicKey
 from behindglass.core.signing import SigningKey, VerifyKey, write_atomic
 
 ROSTER_FORMAT = 1
@@ -54,9 +55,27 @@ class Member:
     public_key: str  # PEM
     cert_fingerprint: str | None  # sha256 of the TLS certificate's DER; None for stewards
     site: str | None = None  # the site a steward belongs to
+    # a researcher's X25519 public key (PEM): sites seal results to it; None in rosters made
+    # before sealed results existed, and for every other role
+    encryption_key: str | None = None
 
     def verify_key(self) -> VerifyKey:
         return VerifyKey.from_pem(self.public_key, source=f"roster member {self.name!r}")
+
+    def encryption_public(self) -> EncryptionPublicKey:
+        """The key results are sealed to; :class:`SignatureError` if the roster has none."""
+        if self.encryption_key is None:
+            raise SignatureError(f"{self.role} {self.name!r} has no encryption key in this "
+                                 "network's roster (made before sealed results existed?): "
+                                 "re-run `behindglass network init` to seal results to them")
+        return EncryptionPublicKey.from_pem(self.encryption_key,
+                                            source=f"roster member {self.name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        if data["encryption_key"] is None:
+            del data["encryption_key"]  # a roster without them reads as before
+        return data
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,7 @@ class Roster:
     def to_dict(self) -> dict[str, Any]:
         return {"format": ROSTER_FORMAT, "hub_host": self.hub_host, "created": self.created,
                 "ca_fingerprint": self.ca_fingerprint,
-                "members": [m.__dict__ for m in self.members]}
+                "members": [m.to_dict() for m in self.members]}
 
 
 def sign_roster(roster: Roster, hub_key: SigningKey) -> dict[str, Any]:
@@ -127,6 +146,8 @@ def load_roster(path: str | Path, hub_key: VerifyKey) -> Roster:
     for m in members:
         if m.verify_key().key_id != m.key_id:
             raise SignatureError(f"{path}: member {m.name!r} has a key id that is not its key's")
+        if m.encryption_key is not None:
+            m.encryption_public()  # a malformed encryption key fails here, not at a site
     if roster.member("hub", "hub").key_id != hub_key.key_id:
         raise SignatureError(f"{path}: the roster's hub key is not the key that signed it")
     return roster
@@ -313,13 +334,18 @@ def _build(root: Path, out: Path, hub_host: str, sites: Sequence[str],
     keys: dict[tuple[str, str], SigningKey] = {}
     certs: dict[tuple[str, str], tuple[x509.Certificate, ec.EllipticCurvePrivateKey]] = {}
     hosts = list(dict.fromkeys([hub_host, *alt_names]))
+    # researchers also get an X25519 key: sites seal a study's results to it on request
+    sealing = {r: EncryptionKey.generate() for r in researchers}
     for role, name in [("hub", "hub"), *[("site", s) for s in sites],
                        *[("researcher", r) for r in researchers]]:
         key = keys[(role, name)] = SigningKey.generate()
         cert = certs[(role, name)] = ca.issue(hub_host if role == "hub" else name, role, now,
                                               days, hosts if role == "hub" else ())
+        opener = sealing.get(name) if role == "researcher" else None
         members.append(Member(name, role, key.key_id, key.public().to_pem(),
-                              fingerprint(cert[0])))
+                              fingerprint(cert[0]),
+                              encryption_key=None if opener is None
+                              else opener.public().to_pem()))
     for site, name in stewards:
         key = keys[(f"steward:{site}", name)] = SigningKey.generate()
         members.append(Member(name, "steward", key.key_id, key.public().to_pem(), None, site))
@@ -345,6 +371,12 @@ def _build(root: Path, out: Path, hub_host: str, sites: Sequence[str],
         w.put(f"{folder}/tls.crt", _cert_pem(cert), holder, f"{kind} certificate")
         w.put(f"{folder}/tls.key", _key_pem(tls_key), holder, f"{kind} key", True)
         _put_signing(w, folder, keys[(role, name)], holder)
+        if role == "researcher":
+            opener = sealing[name]
+            w.put(f"{folder}/encryption.key", opener.to_pem(), holder,
+                  "X25519 key: opens results sealed to you", True)
+            w.put(f"{folder}/encryption.pub", opener.public().to_pem().encode("ascii"),
+                  holder, "X25519 public key (in the roster: sites seal to it)")
         trust = folder if role == "hub" else folder.removesuffix("/keys")
         _put_trust(w, trust, holder, ca_pem, hub_pub, signed)
     for site, name in stewards:

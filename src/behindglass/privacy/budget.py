@@ -32,6 +32,7 @@ from pathlib import Path
 
 from behindglass.core.errors import DisclosureError
 from behindglass.core.policy import PrivacyRules
+from behindglass.core.sqlite_tx import immediate
 
 SCHEMA_VERSION = 1
 # float slack when comparing totals: ten charges of 0.1 fill a budget of 1.0 exactly
@@ -147,24 +148,18 @@ class EpsilonBudget:
         if not math.isfinite(epsilon) or epsilon < 0:
             raise DisclosureError(f"an epsilon charge must be a finite number >= 0, got "
                                   f"{epsilon!r}")
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                by_researcher = self._total(con, "researcher", researcher)
-                on_study = self._total(con, "study_id", study_id)
-                _check(f"researcher {researcher!r}", "per researcher", by_researcher,
-                       rules.budget_per_researcher, epsilon)
-                _check(f"study {study_id!r}", "per study", on_study, rules.budget_per_study,
-                       epsilon)
-                con.execute(
-                    "INSERT INTO spend (at, researcher, study_id, epsilon, label) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (dt.datetime.now(dt.UTC).isoformat(), researcher, study_id,
-                     float(epsilon), label))
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        with self._connect() as con, immediate(con):
+            by_researcher = self._total(con, "researcher", researcher)
+            on_study = self._total(con, "study_id", study_id)
+            _check(f"researcher {researcher!r}", "per researcher", by_researcher,
+                   rules.budget_per_researcher, epsilon)
+            _check(f"study {study_id!r}", "per study", on_study, rules.budget_per_study,
+                   epsilon)
+            con.execute(
+                "INSERT INTO spend (at, researcher, study_id, epsilon, label) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (dt.datetime.now(dt.UTC).isoformat(), researcher, study_id,
+                 float(epsilon), label))
 
 
 def _check(who: str, which: str, spent: float, budget: float, epsilon: float) -> None:

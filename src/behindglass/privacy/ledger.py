@@ -21,8 +21,8 @@ fewer than k persons. Time comes from an injectable clock so tests need not slee
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ import numpy as np
 
 from behindglass.core.errors import DisclosureError, GovernanceError
 from behindglass.core.policy import DifferencingRules
+from behindglass.core.sqlite_tx import immediate
 from behindglass.privacy.fingerprints import (
     head_difference_size,
     pack,
@@ -163,16 +164,9 @@ class ReleaseLedger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _change(self) -> Iterator[sqlite3.Connection]:
+    def _change(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction, taken before reading so checks and writes cannot race."""
-        self._con.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._con
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
+        return immediate(self._con)
 
     def _now(self) -> float:
         now = self._clock()

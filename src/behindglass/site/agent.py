@@ -237,9 +237,7 @@ class SiteAgent:
                 try:
                     self._verifier.recheck(task)
                 except SignatureError as exc:
-                    self._audit.append("task_rejected", {"task_id": task.task_id,
-                                                         "study_id": task.study_id,
-                                                         "reason": str(exc)})
+                    self._rejected(task, exc)
                     return
             self.handle(task)
             ran.append(task)
@@ -267,15 +265,17 @@ class SiteAgent:
             try:
                 self._verifier.check(task)
             except SignatureError as exc:
-                self._audit.append("task_rejected", {"task_id": task.task_id,
-                                                     "study_id": task.study_id,
-                                                     "reason": str(exc)})
-                log.error("task %s rejected: %s", task.task_id, exc)
+                self._rejected(task, exc)
                 return self._emit(task, Release(
                     task_id=task.task_id, site=self.name, round=task.round,
                     error=f"site {self.name} refused the task: {exc}",
                     audit_head=self._audit.head))
         return self.handle(task)
+
+    def _rejected(self, task: Task, exc: SignatureError) -> None:
+        self._audit.append("task_rejected", {"task_id": task.task_id,
+                                             "study_id": task.study_id, "reason": str(exc)})
+        log.error("task %s rejected: %s", task.task_id, exc)
 
     def handle(self, task: Task) -> Release | None:
         """Admit, run, audit and post one task; returns the release that was sent, or None
@@ -329,12 +329,17 @@ class SiteAgent:
         return release
 
     def _send_body(self, task: Task, body: bytes) -> None:
-        release = Release.model_validate_json(body)
+        from behindglass.site.sealing import seal_outgoing  # a sealed study leaves encrypted
+
+        out = seal_outgoing(task, Release.model_validate_json(body), body,
+                            None if self._verifier is None else self._verifier.roster)
+        body, release = out.body, out.release  # the bytes sent; the audit lists the shapes
         sent_digest = hashlib.sha256(body).hexdigest()
         self._audit.append("release", {
             "task_id": task.task_id, "study_id": task.study_id, "digest": sent_digest,
             "bytes": len(body), "released": [summarize(a) for a in release.aggregates],
-            "refused": [r.analysis for r in release.refusals], "error": release.error})
+            "refused": [r.analysis for r in release.refusals], "error": release.error,
+            **({"sealed_to": out.sealed_to} if out.sealed_to else {})})
         log.info("task %s: releasing %d analysis(es), refusing %d; digest %s", task.task_id,
                  len(release.aggregates), len(release.refusals), sent_digest[:16])
         self._send(task, body, sent_digest)
