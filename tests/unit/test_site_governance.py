@@ -65,6 +65,11 @@ def test_a_study_waits_for_the_steward_then_runs(site_db: Path, tmp_path: Path) 
     assert "approval_requested" in events and "steward_study_approved" in events
     assert events.index("steward_study_approved") < events.index("release")
     assert verify(agent.home.audit_path).ok  # type: ignore[union-attr]
+    # the head published after the release is in the chain: a later cut would show
+    seq, head = link.heads[-1]
+    assert verify(agent.home.audit_path, expect_hash=head).ok  # type: ignore[union-attr]
+    entries = [e for _, e in read_entries(agent.home.audit_path)]  # type: ignore[union-attr]
+    assert entries[seq]["hash"] == head
 
 
 def test_a_rejected_study_is_refused_with_the_stewards_reason(site_db: Path,

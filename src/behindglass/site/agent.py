@@ -200,6 +200,7 @@ class SiteAgent:
                  self.policy.min_cell)
         backoff = Backoff()
         handled = 0
+        self._publish_head()  # and after every release, and when stopping
         try:
             while not self._stop.is_set():
                 try:
@@ -221,6 +222,7 @@ class SiteAgent:
             pass
         finally:
             self._audit.append("agent_stopped", {"site": self.name, "tasks": handled})
+            self._publish_head()
             log.info("site %s stopped after %d task(s)", self.name, handled)
         return handled
 
@@ -348,7 +350,7 @@ class SiteAgent:
     def _publish_head(self) -> None:
         """Give the hub this log's head; a failure is logged, the next release retries."""
         head = self._audit.head
-        if head is None:
+        if head is None or self._audit.next_seq == 0:
             return
         try:
             self._link.publish_audit_head(self._audit.next_seq - 1, head)
