@@ -103,6 +103,32 @@ def test_old_frames_expire_and_the_memo_holds_at_most_its_size(store: SiteStore)
     assert counting.builds == 4
 
 
+class CountingIds:
+    """A store that counts how often it instantiates a cohort's members."""
+
+    def __init__(self, store: SiteStore) -> None:
+        self.store, self.builds = store, 0
+
+    def person_ids(self, cohort: Cohort) -> Any:
+        self.builds += 1
+        return self.store.person_ids(cohort)
+
+
+def test_a_cohorts_person_ids_are_kept_apart_from_the_frames(store: SiteStore) -> None:
+    memo = PopulationMemo(max_frames=1)
+    counting = CountingIds(store)
+    data = memo.wrap(counting, version="v1")  # type: ignore[arg-type]
+    first = data.person_ids(COHORTS["celecoxib"])
+    first[:] = -1  # a caller that changes its copy changes nothing kept
+    again = data.person_ids(COHORTS["celecoxib"])
+    assert counting.builds == 1 and (again == store.person_ids(COHORTS["celecoxib"])).all()
+    build(memo.wrap(Counting(store), version="v1"))  # a frame does not push the ids out
+    data.person_ids(COHORTS["celecoxib"])
+    assert counting.builds == 1
+    memo.wrap(counting, version="v2").person_ids(COHORTS["celecoxib"])  # type: ignore[arg-type]
+    assert counting.builds == 2  # another store version: built again
+
+
 def test_a_memo_of_no_time_keeps_nothing(store: SiteStore) -> None:
     memo = PopulationMemo(ttl=0)
     assert memo.wrap(store, None) is store and not memo.enabled

@@ -1,4 +1,5 @@
-"""Study populations the site agent keeps between tasks, so a study does not rebuild them.
+"""Study populations (and cohorts' person ids) the site agent keeps between tasks, so a study
+does not rebuild them.
 
 Building a study population (two or three cohorts, then the population and its covariate
 flags) is the costly part of a model at a site: about a second per 100,000 persons, against
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from behindglass.core.cohort import Cohort
@@ -31,6 +33,7 @@ from behindglass.engine.connect import is_postgres_url
 
 DEFAULT_FRAMES = 4
 DEFAULT_TTL = 900.0  # seconds
+MEMBER_SETS = 12  # cohorts whose person ids are kept
 
 
 def store_version(target: str | Path) -> Hashable:
@@ -43,7 +46,7 @@ def store_version(target: str | Path) -> Hashable:
 
 @dataclass
 class _Entry:
-    frame: pd.DataFrame
+    frame: Any  # a population frame, or a cohort's person ids
     made: float
 
 
@@ -56,6 +59,7 @@ class PopulationMemo:
             raise ValueError("max_frames and ttl must not be negative")
         self.max_frames, self.ttl, self._clock = max_frames, ttl, clock
         self._frames: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._members: OrderedDict[Hashable, _Entry] = OrderedDict()
         self.hits = self.misses = 0
 
     @property
@@ -70,19 +74,29 @@ class PopulationMemo:
         return len(self._frames)
 
     def get(self, key: Hashable, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        return self._get(self._frames, self.max_frames, key, build)
+
+    def members(self, key: Hashable, build: Callable[[], np.ndarray]) -> np.ndarray:
+        """A cohort's person ids (for the differencing ledger), kept like the frames but
+        apart from them: a study checks two or three cohorts, and its ids must not push
+        its population out."""
+        return self._get(self._members, MEMBER_SETS, key, build)
+
+    def _get(self, table: OrderedDict[Hashable, _Entry], limit: int, key: Hashable,
+             build: Callable[[], Any]) -> Any:
         now = self._clock()
-        for old in [k for k, e in self._frames.items() if now - e.made > self.ttl]:
-            del self._frames[old]
-        entry = self._frames.get(key)
+        for old in [k for k, e in table.items() if now - e.made > self.ttl]:
+            del table[old]
+        entry = table.get(key)
         if entry is None:
             self.misses += 1
             entry = _Entry(build(), now)
-            self._frames[key] = entry
-            while len(self._frames) > self.max_frames:
-                self._frames.popitem(last=False)
+            table[key] = entry
+            while len(table) > limit:
+                table.popitem(last=False)
         else:
             self.hits += 1
-            self._frames.move_to_end(key)
+            table.move_to_end(key)
         # a copy: an analysis that changes its frame must not change the next study's
         return entry.frame.copy()
 
@@ -101,3 +115,7 @@ class _Memoised:
                settings.model_dump_json())
         return self._memo.get(key, lambda: self._data.population(target, comparator,
                                                                  outcome, settings))
+
+    def person_ids(self, cohort: Cohort) -> np.ndarray:
+        return self._memo.members((self._version, cohort.fingerprint),
+                                  lambda: self._data.person_ids(cohort))
