@@ -42,6 +42,7 @@ def test_every_private_file_is_0600_and_only_private_files_are(net: Path) -> Non
         "sites/site-a/keys/tls.key", "sites/site-a/keys/signing.key",
         "sites/site-b/keys/tls.key", "sites/site-b/keys/signing.key",
         "researchers/alice/keys/tls.key", "researchers/alice/keys/signing.key",
+        "researchers/alice/keys/encryption.key",  # opens sealed results
         "sites/site-a/stewards/sam/signing.key"}
     for p in files:
         mode = stat.S_IMODE(p.stat().st_mode)

@@ -29,6 +29,9 @@ _SIGNING = (
     click.option("--hub-key", type=_FILE, envvar="BEHINDGLASS_HUB_KEY",
                  help="the hub's public key that signed --roster (researchers/NAME/hub.pub)"),
     click.option("--name", "as_name", help="your researcher name (default: from --roster)"),
+    click.option("--encryption-key", type=_FILE, envvar="BEHINDGLASS_ENCRYPTION_KEY",
+                 help="your X25519 key (researchers/NAME/keys/encryption.key): open the "
+                      "results of a study whose sites sealed them to you"),
 )
 
 
@@ -42,10 +45,12 @@ class _Hub:
     roster: Path | None = None
     hub_key: Path | None = None
     name: str | None = None
+    encryption_key: Path | None = None
 
     def connect(self) -> Any:
         from behindglass.client.network import connect
         from behindglass.core.errors import BehindGlassError
+        from behindglass.core.sealing import EncryptionKey
         from behindglass.core.signing import SigningKey, VerifyKey
         from behindglass.governance.identity import load_roster
 
@@ -55,8 +60,10 @@ class _Hub:
             roster = (None if self.roster is None
                       else load_roster(self.roster, VerifyKey.load(self.hub_key)))  # type: ignore[arg-type]
             key = None if self.signing_key is None else SigningKey.load(self.signing_key)
+            sealed = (None if self.encryption_key is None
+                      else EncryptionKey.load(self.encryption_key))
             return connect(self.url, self.token, signing_key=key, name=self.name,
-                           roster=roster)
+                           roster=roster, encryption_key=sealed)
         except BehindGlassError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -66,8 +73,10 @@ def _hub_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(f)
     def command(*, hub_url: str, token: str, signing_key: Path | None, roster: Path | None,
-                hub_key: Path | None, as_name: str | None, **kwargs: Any) -> Any:
-        return f(hub=_Hub(hub_url, token, signing_key, roster, hub_key, as_name), **kwargs)
+                hub_key: Path | None, as_name: str | None, encryption_key: Path | None,
+                **kwargs: Any) -> Any:
+        return f(hub=_Hub(hub_url, token, signing_key, roster, hub_key, as_name,
+                          encryption_key), **kwargs)
 
     for option in reversed(_SIGNING):
         command = option(command)

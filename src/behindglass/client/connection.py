@@ -6,11 +6,15 @@
 * 422 (the hub rejected a study)    -> :class:`SpecError`
 * any refusal the hub marks as caused by a signature (unsigned, wrong key, altered,
   expired, replayed)                -> :class:`SignatureError`
+* 429 (rate limited)                -> waited out: the request is sent again after the
+  hub's ``Retry-After``, a few times at most (each wait logged), then :class:`NetworkError`
 """
 
 from __future__ import annotations
 
-import ssl
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,19 @@ from behindglass.core.errors import (
     SpecError,
 )
 from behindglass.core.messages import REFUSAL_HEADER
+from behindglass.core.tls import tls_context
+
+RATE_LIMIT_RETRIES = 3  # 429s waited out per request before giving up
+MAX_RETRY_AFTER = 60.0  # a longer Retry-After is not waited for: the caller decides
+log = logging.getLogger("behindglass.client")
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds the hub asks to wait (its ``Retry-After`` in seconds; 1 if absent or odd)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
 
 
 def _detail(response: httpx.Response) -> str:
@@ -42,48 +59,62 @@ def _detail(response: httpx.Response) -> str:
     return str(detail) if detail else response.reason_phrase
 
 
-def _tls_context(ca_file: str | Path | None,
-                 client_cert: tuple[str | Path, str | Path] | None) -> ssl.SSLContext | bool:
-    if ca_file is None and client_cert is None:
-        return True  # the system's trust store, no client certificate
-    try:
-        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-        if client_cert is not None:
-            context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
-    except (ssl.SSLError, OSError) as exc:
-        raise NetworkError(f"TLS files {ca_file} / {client_cert}: unusable ({exc})") from None
-    return context
-
-
 class HubConnection:
     """A researcher's authenticated session with one hub."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None,
                  ca_file: str | Path | None = None,
-                 client_cert: tuple[str | Path, str | Path] | None = None) -> None:
+                 client_cert: tuple[str | Path, str | Path] | None = None,
+                 rate_limit_retries: int = RATE_LIMIT_RETRIES,
+                 max_retry_after: float = MAX_RETRY_AFTER,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         """``ca_file``: the network CA to trust instead of the system's; ``client_cert``:
-        (certificate, key) to present to a hub that requires mutual TLS."""
+        (certificate, key) to present to a hub that requires mutual TLS.
+        ``rate_limit_retries``: how many 429 answers to wait out per request, each for the
+        hub's ``Retry-After`` (at most ``max_retry_after`` seconds)."""
+        self.rate_limit_retries = rate_limit_retries
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
         if not token:
             raise AuthError("no token given: ask the hub operator for a researcher token")
         self.url = url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.url + "/api/v1", timeout=timeout, transport=transport,
-            verify=_tls_context(ca_file, client_cert),
+            verify=tls_context(ca_file, client_cert),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "behindglass-client"})
 
     def close(self) -> None:
         self._client.close()
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, sent again after the hub's ``Retry-After`` while it answers 429, at
+        most :attr:`rate_limit_retries` times; then a :class:`NetworkError` that says so."""
+        for attempt in range(self.rate_limit_retries + 1):
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                raise NetworkError(f"hub {self.url} did not answer {method} {path} in time"
+                                   ) from None
+            except httpx.TransportError as exc:
+                raise NetworkError(f"cannot reach hub at {self.url}: "
+                                   f"{exc or type(exc).__name__}") from None
+            if response.status_code != 429:
+                return response
+            wait = _retry_after(response)
+            if attempt == self.rate_limit_retries or wait > self.max_retry_after:
+                raise NetworkError(
+                    f"hub {self.url} is rate-limiting {method} {path} (429, "
+                    f"{attempt + 1} time(s); it asks to wait {wait:g} s): slow down and try "
+                    f"again later ({_detail(response)})")
+            log.warning("hub %s rate-limited %s %s; retrying in %g s (%d/%d)", self.url,
+                        method, path, wait, attempt + 1, self.rate_limit_retries)
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send one request; the decoded JSON body, or None for an empty answer."""
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise NetworkError(f"hub {self.url} did not answer {method} {path} in time") from None
-        except httpx.TransportError as exc:
-            raise NetworkError(f"cannot reach hub at {self.url}: {exc or type(exc).__name__}"
-                               ) from None
+        response = self._send(method, path, **kwargs)
         status = response.status_code
         if status >= 400 and response.headers.get(REFUSAL_HEADER) == "signature":
             raise SignatureError(f"hub {self.url} refused the signature: {_detail(response)}")

@@ -129,7 +129,9 @@ class LocalNetwork:
         try:
             roster = load_roster(self.identity / "network.json",
                                  VerifyKey.load(self.identity / "hub.pub"))
-            keep = {(m.role, m.name) for m in roster.members} == wanted
+            # identities made before sealed results existed lack the researcher's key
+            keep = ({(m.role, m.name) for m in roster.members} == wanted and
+                    roster.member(RESEARCHER, "researcher").encryption_key is not None)
         except BehindGlassError:
             keep = False
         if not keep:
@@ -235,18 +237,21 @@ class LocalNetwork:
 
     def connect(self):  # -> behindglass.client.network.Network
         """A researcher connection; on a signed network it signs studies with the
-        researcher's key and checks every release against the roster."""
+        researcher's key, checks every release against the roster and opens sealed
+        results with the researcher's encryption key."""
         from behindglass.client.network import connect
 
         if not self.signed:
             return connect(self.url, self.researcher_token)
+        from behindglass.core.sealing import EncryptionKey
         from behindglass.core.signing import SigningKey, VerifyKey
         from behindglass.governance.identity import load_roster
 
         mine = self.identity / "researchers" / RESEARCHER
         roster = load_roster(mine / "network.json", VerifyKey.load(mine / "hub.pub"))
         return connect(self.url, self.researcher_token, roster=roster,
-                       signing_key=SigningKey.load(mine / "keys" / "signing.key"))
+                       signing_key=SigningKey.load(mine / "keys" / "signing.key"),
+                       encryption_key=EncryptionKey.load(mine / "keys" / "encryption.key"))
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop site agents first, then the hub: SIGTERM, then SIGKILL after ``grace``."""

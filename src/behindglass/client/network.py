@@ -14,6 +14,10 @@ site's key before you see it::
 
     roster = load_roster("researchers/alice/network.json", VerifyKey.load("hub.pub"))
     net = connect(url, token, signing_key=SigningKey.load("keys/signing.key"), roster=roster)
+
+A study drafted with ``seal_results=True`` has every site encrypt its results to you, so
+the hub relays only ciphertext; give ``connect`` your encryption key to open and combine
+them here (``encryption_key=EncryptionKey.load("keys/encryption.key")``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pydantic import ValidationError
 
 from behindglass.client.connection import HubConnection
 from behindglass.client.progress import StudyProgress
-from behindglass.client.results import StudyResult
+from behindglass.client.results import StudyResult, open_results
 from behindglass.core.cohort import Cohort, _first_error
 from behindglass.core.errors import NetworkError, SignatureError, SpecError
 from behindglass.core.messages import (
@@ -43,6 +47,7 @@ from behindglass.core.messages import (
     study_payload,
     to_header,
 )
+from behindglass.core.sealing import EncryptionKey
 from behindglass.core.signing import SigningKey, open_envelope, sign_envelope
 from behindglass.core.study import AnalysisSpec, DataQualityRequirement, StudySpec
 from behindglass.governance.identity import Roster
@@ -81,12 +86,14 @@ class StudyHandle:
     def results(self) -> StudyResult:
         """What the sites released so far, combined (call after :meth:`wait` for all).
         With a roster on the connection every release is first checked against its site's
-        key: a release that is unsigned or altered raises :class:`SignatureError`."""
+        key: a release that is unsigned or altered raises :class:`SignatureError`. A sealed
+        study's releases are then opened with the connection's encryption key and combined
+        here (without the key: :class:`SignatureError`)."""
         data = self.network._conn.get(f"/studies/{self.study_id}/results")
-        result = StudyResult(StudyResults.model_validate(data))
+        received = StudyResults.model_validate(data)
         if self.network.roster is not None:
-            self.network.verify(result)
-        return result
+            self.network.verify(received)  # the ciphertext, as the sites signed it
+        return open_results(received, self.network.encryption_key)
 
     def wait(self, timeout: float = 600.0, progress: bool = True) -> StudyStatus:
         """Block until every site has released, refused or failed.
@@ -121,8 +128,8 @@ class StudyDraft:
 
     def __init__(self, network: Network, title: str, cohorts: Mapping[str, Cohort],
                  sites: list[str] | None = None, description: str = "",
-                 data_quality: DataQualityRequirement | Mapping[str, Any] | None = None
-                 ) -> None:
+                 data_quality: DataQualityRequirement | Mapping[str, Any] | None = None,
+                 seal_results: bool = False) -> None:
         if not cohorts:
             raise SpecError("a study needs at least one cohort: cohorts={'name': Cohort...}")
         self.network = network
@@ -131,6 +138,7 @@ class StudyDraft:
         self.cohorts = dict(cohorts)
         self.sites = list(sites) if sites is not None else None
         self.data_quality = data_quality
+        self.seal_results = seal_results
         self.analyses: list[AnalysisSpec] = []
 
     def add(self, request: AnalysisSpec | _Request) -> StudyDraft:
@@ -158,7 +166,8 @@ class StudyDraft:
             return StudySpec(title=self.title, description=self.description,
                              cohorts=self.cohorts, analyses=tuple(self.analyses),
                              sites=tuple(self.sites) if self.sites is not None else None,
-                             data_quality=self.data_quality)  # type: ignore[arg-type]
+                             data_quality=self.data_quality,  # type: ignore[arg-type]
+                             seal_results=self.seal_results)
         except ValidationError as exc:
             raise SpecError(f"study {self.title!r}: {_first_error(exc)}") from None
 
@@ -178,11 +187,14 @@ class Network:
     def __init__(self, url: str, token: str, *, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None,
                  signing_key: SigningKey | None = None, name: str | None = None,
-                 roster: Roster | None = None) -> None:
+                 roster: Roster | None = None,
+                 encryption_key: EncryptionKey | None = None) -> None:
         """``signing_key``: sign every study you submit (a signed hub refuses unsigned ones)
         as ``name``, your researcher name at the hub (found in ``roster`` by your key when
-        not given). ``roster``: check every site's signature on the results you read."""
+        not given). ``roster``: check every site's signature on the results you read.
+        ``encryption_key``: open the results of studies that seal them to you."""
         self.roster = roster
+        self.encryption_key = encryption_key
         self.signing_key = signing_key
         self.name = _signer_name(signing_key, name, roster)
         self._conn = HubConnection(url, token, timeout=timeout, transport=transport)
@@ -190,12 +202,14 @@ class Network:
 
     def study(self, title: str, cohorts: Mapping[str, Cohort], sites: list[str] | None = None,
               description: str = "",
-              data_quality: DataQualityRequirement | Mapping[str, Any] | None = None
-              ) -> StudyDraft:
+              data_quality: DataQualityRequirement | Mapping[str, Any] | None = None,
+              seal_results: bool = False) -> StudyDraft:
         """A new study. ``data_quality={"min_pct_passed": 90}`` makes every site run its
-        data-quality checks first and refuse the study below that percent passed."""
+        data-quality checks first and refuse the study below that percent passed.
+        ``seal_results=True``: sites encrypt their results to you and the hub relays only
+        ciphertext (needs a signed hub, no iterative analysis, and ``encryption_key``)."""
         return StudyDraft(self, title, cohorts, sites=sites, description=description,
-                          data_quality=data_quality)
+                          data_quality=data_quality, seal_results=seal_results)
 
     def submit(self, spec: StudySpec | dict[str, Any]) -> StudyHandle:
         """Submit a whole study (a StudySpec, or its JSON as a dict)."""
@@ -219,7 +233,8 @@ class Network:
         if roster is None:
             raise SignatureError("no roster to check the sites' signatures against: pass "
                                  "roster= here or to connect()")
-        verify_releases(result.raw if isinstance(result, StudyResult) else result, roster)
+        # a sealed study's signatures cover the ciphertext the hub sent, not what was opened
+        verify_releases(result.received if isinstance(result, StudyResult) else result, roster)
 
     def studies(self) -> list[StudyStatus]:
         """Your studies at this hub, oldest first."""
@@ -255,11 +270,14 @@ class Network:
 def connect(url: str, token: str, *, timeout: float = 30.0,
             transport: httpx.BaseTransport | None = None,
             signing_key: SigningKey | None = None, name: str | None = None,
-            roster: Roster | None = None) -> Network:
+            roster: Roster | None = None,
+            encryption_key: EncryptionKey | None = None) -> Network:
     """Connect to a hub as a researcher. Nothing is sent until the first call. On a signed
-    network give ``signing_key`` (and ``roster`` or ``name``); see :class:`Network`."""
+    network give ``signing_key`` (and ``roster`` or ``name``), and ``encryption_key`` to
+    read sealed results; see :class:`Network`."""
     return Network(url, token, timeout=timeout, transport=transport,
-                   signing_key=signing_key, name=name, roster=roster)
+                   signing_key=signing_key, name=name, roster=roster,
+                   encryption_key=encryption_key)
 
 
 def _signer_name(key: SigningKey | None, name: str | None, roster: Roster | None

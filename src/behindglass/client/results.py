@@ -3,18 +3,27 @@
 Suppressed cells stay suppressed all the way to the researcher's screen: in data frames
 they are ``pd.NA`` with ``suppressed=True``, in text they read ``suppressed``; a pooled
 number that omits a suppressed or unreported site is flagged ``complete=False``.
+
+A study with sealed results (``seal_results``) reaches the researcher as ciphertext:
+:func:`open_results` opens each release with the researcher's encryption key and combines
+them here, with the installed catalog, into the same shape the hub gives an unsealed study.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
 
-from behindglass.core.messages import StudyResults
+from behindglass.core.errors import BehindGlassError, SignatureError
+from behindglass.core.messages import Release, StudyResults, open_release
+from behindglass.core.sealing import EncryptionKey
 
 SUPPRESSED = "suppressed"
+log = logging.getLogger("behindglass.client")
 
 
 @dataclass(frozen=True)
@@ -114,10 +123,21 @@ class AnalysisResult:
 
 
 class StudyResult:
-    """Everything the hub holds for a study: releases, refusals and combined results."""
+    """Everything the hub holds for a study: releases, refusals and combined results.
 
-    def __init__(self, results: StudyResults) -> None:
+    ``raw`` is what the researcher reads (for a sealed study: opened and combined here);
+    ``received`` is what the hub sent, whose bytes the sites' signatures cover.
+    """
+
+    def __init__(self, results: StudyResults, *, received: StudyResults | None = None
+                 ) -> None:
         self.raw = results
+        self.received = results if received is None else received
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the sites sealed this study's results to the researcher."""
+        return self.raw.study.seal_results
 
     @property
     def study_id(self) -> str:
@@ -170,4 +190,56 @@ class StudyResult:
         return f"<StudyResult {self.study_id} ({state}): {list(self.names)}>"
 
 
-__all__ = ["AnalysisResult", "SiteRefusal", "StudyResult"]
+def open_results(received: StudyResults, key: EncryptionKey | None,
+                 catalog: Callable[[str], Any] | None = None) -> StudyResult:
+    """Open every sealed release of ``received`` with the researcher's ``key`` and combine
+    them with ``catalog`` (default: the installed one), as the hub combines an unsealed
+    study. Check the sites' signatures on ``received`` first: sealing hides, it does not
+    prove who wrote. Raises :class:`SignatureError` without a key, or if a release does not
+    open (sealed to another key, altered, moved from another task or site)."""
+    if not received.study.seal_results:
+        return StudyResult(received)
+    if key is None:
+        raise SignatureError(f"study {received.study_id} has sealed results: they are "
+                             "encrypted to your encryption key; connect with encryption_key="
+                             "EncryptionKey.load('researchers/NAME/keys/encryption.key')")
+    opened = []
+    for release in received.releases:
+        if release.sealed is None and (release.aggregates or release.refusals):
+            raise SignatureError(f"the release of site {release.site!r} (task "
+                                 f"{release.task_id}) is not sealed, but its study seals "
+                                 "results: refusing results the hub could have written")
+        opened.append(open_release(release, key))
+    if catalog is None:
+        from behindglass.analyses.catalog import get_analysis
+
+        catalog = get_analysis
+    combined = combine_releases(received.study.analyses, opened, catalog)
+    raw = received.model_copy(update={"releases": tuple(opened), "combined": combined})
+    return StudyResult(raw, received=received)
+
+
+def combine_releases(analyses: Any, releases: list[Release],
+                     catalog: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
+    """Each analysis combined over the released aggregates, exactly as the hub combines a
+    study without iterative analyses (``hub.combine.combine_study``; the SDK does not
+    import the hub): an analysis nobody released is left out, one whose combine fails
+    carries an ``error``."""
+    combined: dict[str, dict[str, Any]] = {}
+    for analysis in analyses:
+        pairs = [(r.site, agg) for r in releases if r.round == 0
+                 for agg in r.aggregates if agg.analysis == analysis.name]
+        if not pairs:
+            continue
+        head = {"kind": analysis.kind, "analysis": analysis.name}
+        try:
+            combined[analysis.name] = catalog(analysis.kind).combine(analysis, pairs)
+        except BehindGlassError as exc:
+            combined[analysis.name] = {**head, "error": str(exc)}
+        except Exception as exc:  # one broken analysis must not hide the others
+            log.exception("combine failed for %s", analysis.name)
+            combined[analysis.name] = {**head, "error": f"combine failed ({type(exc).__name__})"}
+    return combined
+
+
+__all__ = ["AnalysisResult", "SiteRefusal", "StudyResult", "open_results"]

@@ -7,11 +7,12 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from behindglass.core.aggregates import SiteAggregate
 from behindglass.core.canonical import canonical_json
 from behindglass.core.errors import SignatureError
+from behindglass.core.sealing import EncryptionKey, EncryptionPublicKey, open_sealed, seal
 from behindglass.core.signing import ENVELOPE_FIELDS
 from behindglass.core.study import StudySpec
 
@@ -65,7 +66,11 @@ class Refusal(BaseModel):
 
 
 class Release(BaseModel):
-    """What a site posts back: released aggregates and, per analysis, any refusal."""
+    """What a site posts back: released aggregates and, per analysis, any refusal.
+
+    For a study with ``seal_results`` the aggregates and refusals travel in ``sealed``
+    instead, encrypted to the researcher (:func:`seal_release`); the hub sees only that.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,6 +81,26 @@ class Release(BaseModel):
     refusals: tuple[Refusal, ...] = ()
     error: str | None = None
     audit_head: str | None = Field(default=None, description="site audit chain hash at release")
+    sealed: str | None = Field(
+        default=None, description="aggregates and refusals encrypted to the researcher "
+                                  "(base64, docs/identity.md); aggregates and refusals are "
+                                  "then empty")
+
+    @model_validator(mode="after")
+    def _sealed_alone(self) -> Release:
+        if self.sealed is not None and (self.aggregates or self.refusals):
+            raise ValueError("a sealed release carries its aggregates and refusals only "
+                             "inside 'sealed'")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unsealed(self, handler: Any):  # no return type: keeps the JSON schema
+        # an unsealed release serialises exactly as before sealing existed, so the bytes
+        # (and signatures) of releases stored by an older hub still check
+        data = handler(self)
+        if isinstance(data, dict) and data.get("sealed") is None:
+            data.pop("sealed", None)
+        return data
 
 
 class TaskUpdate(BaseModel):
@@ -163,6 +188,42 @@ def release_body(release: Release) -> bytes:
     """The canonical bytes of a release, as a site agent sends them; a reader of the hub's
     results recomputes them to check a site's signature."""
     return canonical_json(release.model_dump(mode="json")).encode("utf-8")
+
+
+class SealedContent(BaseModel):
+    """What a sealed release encrypts: exactly the fields it leaves empty."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    aggregates: tuple[SiteAggregate, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+
+
+def seal_release(release: Release, recipient: EncryptionPublicKey) -> Release:
+    """``release`` with its aggregates and refusals sealed to ``recipient`` and bound to its
+    task id and site; the error and audit head stay readable (the hub needs the state)."""
+    if release.sealed is not None:
+        raise SignatureError(f"release of task {release.task_id} is already sealed")
+    content = SealedContent(aggregates=release.aggregates, refusals=release.refusals)
+    plaintext = canonical_json(content.model_dump(mode="json")).encode("utf-8")
+    blob = seal(plaintext, recipient, task_id=release.task_id, site=release.site)
+    return release.model_copy(update={"aggregates": (), "refusals": (), "sealed": blob})
+
+
+def open_release(release: Release, key: EncryptionKey) -> Release:
+    """A sealed release opened with the researcher's key (an unsealed one unchanged); raises
+    :class:`SignatureError` if it was sealed to another key, altered or moved."""
+    if release.sealed is None:
+        return release
+    plaintext = open_sealed(release.sealed, key, task_id=release.task_id, site=release.site)
+    try:
+        content = SealedContent.model_validate_json(plaintext)
+    except ValueError:
+        raise SignatureError(f"sealed results of site {release.site!r} open, but are not "
+                             "aggregates and refusals") from None
+    return Release(task_id=release.task_id, site=release.site, round=release.round,
+                   aggregates=content.aggregates, refusals=content.refusals,
+                   error=release.error, audit_head=release.audit_head)
 
 
 def detach(envelope: dict[str, Any]) -> dict[str, Any]:

@@ -111,6 +111,10 @@ class StudySpec(BaseModel):
     )
     data_quality: DataQualityRequirement | None = Field(
         default=None, description="sites below this data quality refuse every analysis")
+    seal_results: bool = Field(
+        default=False, description="sites encrypt their releases to the researcher, so the "
+                                   "hub relays only ciphertext and the researcher's SDK "
+                                   "combines (docs/identity.md); not for iterative analyses")
 
     @model_validator(mode="after")
     def _references(self) -> StudySpec:
@@ -134,6 +138,8 @@ class StudySpec(BaseModel):
         for analysis in data["analyses"]:
             if not analysis["outcomes"]:
                 del analysis["outcomes"]  # studies without outcomes keep their digest
+        if not data["seal_results"]:
+            del data["seal_results"]  # so do studies that do not seal
         data["cohorts"] = {k: c.to_dict() for k, c in self.cohorts.items()}
         return data
 

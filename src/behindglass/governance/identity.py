@@ -71,11 +71,9 @@ class Member:
         return EncryptionPublicKey.from_pem(self.encryption_key,
                                             source=f"roster member {self.name!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        if data["encryption_key"] is None:
-            del data["encryption_key"]  # a roster without them reads as before
-        return data
+    def to_dict(self) -> dict[str, Any]:  # a roster without encryption keys reads as before
+        return {k: v for k, v in self.__dict__.items()
+                if k != "encryption_key" or v is not None}
 
 
 @dataclass(frozen=True)

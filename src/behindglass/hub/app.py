@@ -36,7 +36,13 @@ from behindglass.core.messages import (
 from behindglass.core.study import StudySpec
 from behindglass.governance.audit import AuditLog
 from behindglass.hub import access, auth
-from behindglass.hub.combine import Catalog, combine_study, installed_catalog, validate_study
+from behindglass.hub.combine import (
+    Catalog,
+    check_sealing,
+    combine_study,
+    installed_catalog,
+    validate_study,
+)
 from behindglass.hub.longpoll import Wakeups, site_key, study_key, wait_for
 from behindglass.hub.ratelimit import RateLimiter, RateLimits, rate_limited
 from behindglass.hub.rounds import initial_states
@@ -131,6 +137,8 @@ def submit_study(spec: StudySpec, request: Request,
     try:
         validate_study(spec, request.app.state.catalog)
         states = initial_states(spec, request.app.state.catalog)
+        # a sealed study: no iterative analysis, and a researcher key to seal to
+        check_sealing(spec, states, None if signing is None else signing.roster, who.name)
         if signing is not None:  # checked last: a study the hub refuses keeps its nonce
             signature = signing.check_study(hub, request.headers.get(SIGNATURE_HEADER), spec,
                                             who.name)

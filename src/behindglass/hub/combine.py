@@ -9,14 +9,17 @@ analyses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
 from behindglass.core.aggregates import SiteAggregate
-from behindglass.core.errors import BehindGlassError, SpecError
+from behindglass.core.errors import BehindGlassError, SignatureError, SpecError
 from behindglass.core.messages import Release
 from behindglass.core.study import AnalysisSpec, StudySpec
+from behindglass.governance.identity import Roster
 from behindglass.hub.rounds import Fit
+
+SEALED_NOTE = "sealed: combined by the researcher"
 
 log = logging.getLogger("behindglass.hub")
 
@@ -48,6 +51,33 @@ def validate_study(spec: StudySpec, catalog: Catalog) -> None:
             raise SpecError(f"analyses[{i}] ({analysis.name}): {exc}") from None
 
 
+def check_sealing(spec: StudySpec, iterative: Collection[str], roster: Roster | None,
+                  researcher: str) -> None:
+    """Raise SpecError unless ``spec``, if it asks for sealed results, can have them: no
+    iterative analysis (the hub fits those from each round's statistics, so it must read
+    them), and a roster giving the researcher an encryption key for sites to seal to."""
+    if not spec.seal_results:
+        return
+    if iterative:
+        raise SpecError(f"seal_results: {sorted(iterative)} are iterative analyses: the hub "
+                        "must read each round's statistics to fit them, so their results "
+                        "cannot be sealed; run them in a study without seal_results")
+    if roster is None:
+        raise SpecError("seal_results: this hub runs without a roster (development mode), "
+                        "so there is no researcher encryption key for sites to seal to")
+    try:
+        roster.member(researcher, "researcher").encryption_public()
+    except SignatureError as exc:
+        raise SpecError(f"seal_results: {exc}") from None
+
+
+def combine_sealed(spec: StudySpec) -> dict[str, dict[str, Any]]:
+    """What the hub says of a sealed study: it holds only ciphertext, so it combines
+    nothing; the researcher's SDK opens the releases and combines them."""
+    return {a.name: {"kind": a.kind, "analysis": a.name, "status": "sealed",
+                     "detail": SEALED_NOTE} for a in spec.analyses}
+
+
 def combine_study(spec: StudySpec, releases: list[Release], catalog: Catalog,
                   fits: Mapping[str, Fit] | None = None) -> dict[str, dict[str, Any]]:
     """Combined result per analysis name, over the aggregates released so far.
@@ -57,6 +87,8 @@ def combine_study(spec: StudySpec, releases: list[Release], catalog: Catalog,
     iterative analysis (``fits``) is combined from its final round once it is finished;
     until then it reports the round it is in.
     """
+    if spec.seal_results and any(r.sealed is not None for r in releases):
+        return combine_sealed(spec)
     fits = fits or {}
     combined: dict[str, dict[str, Any]] = {}
     for analysis in spec.analyses:

@@ -16,17 +16,16 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from behindglass.core.errors import BehindGlassError
 from behindglass.core.messages import AuditHead, Release, Task, TaskState, TaskStatus, TaskUpdate
+from behindglass.core.sqlite_tx import immediate
 from behindglass.core.study import StudySpec
+from behindglass.hub.registry import Registry, StateError, _now
 from behindglass.hub.rounds import Fit, Lookup, advance_fit
-from behindglass.hub.tokens import Principal, Role, check_name, hash_token, new_token
 
 STATE_FILE = "hub.sqlite"
 SCHEMA_VERSION = 3
@@ -76,14 +75,6 @@ CREATE TABLE IF NOT EXISTS nonces (
 ADDED_COLUMNS = (("studies", "signature TEXT"), ("releases", "signature TEXT"))
 
 
-class StateError(BehindGlassError):
-    """A change the state store refuses; ``status`` is the HTTP status it maps to."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 @dataclass(frozen=True)
 class StudyRow:
     study_id: str
@@ -94,11 +85,7 @@ class StudyRow:
     signature: dict[str, Any] | None = None  # the researcher's, detached (signed network)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-class HubState:
+class HubState(Registry):
     """All reads and writes of the hub's state file."""
 
     def __init__(self, state_dir: str | Path, lease_seconds: float = 600.0) -> None:
@@ -136,60 +123,16 @@ class HubState:
         with self._lock:
             self._con.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction; rolled back on any error."""
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+        return immediate(self._con, self._lock)
 
     def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._con.execute(sql, args).fetchall()
 
-    # -- principals ---------------------------------------------------------------------
-    def add_principal(self, name: str, role: Role) -> str:
-        """Register a site or researcher; returns the token, which is stored only hashed."""
-        check_name(name, role)
-        if role in ("admin", "viewer"):
-            return self._add_member(name, role)
-        table = "sites" if role == "site" else "researchers"
-        token = new_token()
-        with self._write() as con:
-            if con.execute(f"SELECT 1 FROM {table} WHERE name = ?", (name,)).fetchone():
-                raise StateError(f"a {role} named {name!r} already exists")
-            con.execute(f"INSERT INTO {table} (name, token_hash, created) VALUES (?, ?, ?)",
-                        (name, hash_token(token), _now()))
-        return token
-
-    def authenticate(self, token: str) -> Principal | None:
-        h = hash_token(token)
-        for table, role in (("sites", "site"), ("researchers", "researcher")):
-            rows = self._read(f"SELECT name FROM {table} WHERE token_hash = ?", (h,))
-            if rows:
-                return Principal(name=rows[0]["name"], role=role)  # type: ignore[arg-type]
-        return self._authenticate_member(h)
-
-    def site_names(self) -> list[str]:
-        return [r["name"] for r in self._read("SELECT name FROM sites ORDER BY name")]
-
-    def principals(self) -> list[dict[str, str | None]]:
-        rows = self._read(
-            "SELECT 'site' AS role, name, created, last_seen FROM sites UNION ALL "
-            "SELECT 'researcher', name, created, NULL FROM researchers ORDER BY 1 DESC, 2")
-        return [dict(r) for r in rows]
-
-    def sites(self) -> list[dict[str, str | None]]:
-        return [dict(r) for r in self._read("SELECT name, last_seen FROM sites ORDER BY name")]
-
-    def touch_site(self, site: str) -> None:
-        with self._write() as con:
-            con.execute("UPDATE sites SET last_seen = ? WHERE name = ?", (_now(), site))
+    def all_studies(self) -> list[StudyRow]:
+        return [self._study_row(r) for r in self._read("SELECT * FROM studies ORDER BY rowid")]
 
     # -- studies ------------------------------------------------------------------------
     def create_study(self, researcher: str, spec: StudySpec,
@@ -435,9 +378,10 @@ class HubState:
         elif not release.aggregates and release.refusals:
             state = "refused"
         else:
-            state = "released"
+            state = "released"  # a sealed release too: the hub cannot tell what is inside
         detail = release.error or (
-            f"{len(release.refusals)} analysis(es) refused" if release.refusals else None)
+            f"{len(release.refusals)} analysis(es) refused" if release.refusals else None
+        ) or ("sealed for the researcher" if release.sealed is not None else None)
         with self._write() as con:
             row = con.execute("SELECT t.site, t.state, t.study_id, t.round, s.spec FROM tasks t "
                               "JOIN studies s "
@@ -452,7 +396,9 @@ class HubState:
             if release.round != row["round"]:
                 raise StateError(f"task {release.task_id} is of round {row['round']}, the "
                                  f"release says round {release.round}", 422)
-            names = {a.name for a in StudySpec.model_validate_json(row["spec"]).analyses}
+            spec = StudySpec.model_validate_json(row["spec"])
+            _check_sealed(spec, release)
+            names = {a.name for a in spec.analyses}
             stray = sorted({a.analysis for a in release.aggregates} - names)
             if stray:
                 raise StateError(f"release names analyses the study does not have: {stray}",
@@ -466,84 +412,16 @@ class HubState:
                         (state, _now(), detail, release.task_id))
         return state, row["study_id"]
 
-    # -- admins, viewers, revocation and sharing (see docs/access.md) -------------------
-    def _add_member(self, name: str, role: Role) -> str:
-        """Admins and viewers live in ``members``; only their token hash is kept."""
-        token = new_token()
-        with self._write() as con:
-            if con.execute("SELECT 1 FROM members WHERE role = ? AND name = ?",
-                           (role, name)).fetchone():
-                raise StateError(f"a {role} named {name!r} already exists")
-            con.execute("INSERT INTO members (role, name, token_hash, created) "
-                        "VALUES (?, ?, ?, ?)", (role, name, hash_token(token), _now()))
-        return token
-
-    def _authenticate_member(self, token_hash: str) -> Principal | None:
-        rows = self._read("SELECT role, name FROM members WHERE token_hash = ?", (token_hash,))
-        return Principal(name=rows[0]["name"], role=rows[0]["role"]) if rows else None
-
-    def principal_list(self) -> list[dict[str, str | None]]:
-        """Every principal of every role, with when it was revoked (None if active)."""
-        rows = self._read(
-            "SELECT p.role, p.name, p.created, p.last_seen, r.revoked FROM ("
-            "SELECT 'site' AS role, name, created, last_seen FROM sites UNION ALL "
-            "SELECT 'researcher', name, created, NULL FROM researchers UNION ALL "
-            "SELECT role, name, created, NULL FROM members) p LEFT JOIN revoked r "
-            "ON r.role = p.role AND r.name = p.name ORDER BY p.role, p.name")
-        return [dict(r) for r in rows]
-
-    def revoke_principal(self, name: str, role: Role, by: str | None = None) -> None:
-        """Make a principal's token worthless at once: its stored hash is replaced by one
-        no token has. Studies, tasks and releases stay, as the audit needs them."""
-        table = {"site": "sites", "researcher": "researchers"}.get(role, "members")
-        where, args = ("name = ?", (name,)) if table != "members" else (
-            "name = ? AND role = ?", (name, role))
-        with self._write() as con:
-            if not con.execute(f"SELECT 1 FROM {table} WHERE {where}", args).fetchone():
-                raise StateError(f"no {role} named {name!r}", 404)
-            if con.execute("SELECT 1 FROM revoked WHERE role = ? AND name = ?",
-                           (role, name)).fetchone():
-                raise StateError(f"{role} {name!r} is already revoked", 409)
-            con.execute(f"UPDATE {table} SET token_hash = ? WHERE {where}",
-                        ("revoked:" + secrets.token_hex(16), *args))
-            con.execute("INSERT INTO revoked VALUES (?, ?, ?, ?)", (role, name, _now(), by))
-
-    def all_studies(self) -> list[StudyRow]:
-        return [self._study_row(r) for r in self._read("SELECT * FROM studies ORDER BY rowid")]
-
-    def share_study(self, study_id: str, viewer: str) -> None:
-        """Let an active viewer read one study's status and results (idempotent)."""
-        with self._write() as con:
-            active = con.execute(
-                "SELECT 1 FROM members m WHERE m.role = 'viewer' AND m.name = ? AND NOT "
-                "EXISTS (SELECT 1 FROM revoked r WHERE r.role = 'viewer' AND r.name = m.name)",
-                (viewer,)).fetchone()
-            if not active:
-                raise StateError(f"no active viewer named {viewer!r} at this hub", 422)
-            con.execute("INSERT OR IGNORE INTO study_viewers VALUES (?, ?, ?)",
-                        (study_id, viewer, _now()))
-
-    def unshare_study(self, study_id: str, viewer: str) -> None:
-        with self._write() as con:
-            gone = con.execute("DELETE FROM study_viewers WHERE study_id = ? AND viewer = ?",
-                               (study_id, viewer)).rowcount
-        if not gone:
-            raise StateError(f"study {study_id} is not shared with {viewer!r}", 404)
-
-    def viewers_of(self, study_id: str) -> list[str]:
-        return [r["viewer"] for r in self._read(
-            "SELECT viewer FROM study_viewers WHERE study_id = ? ORDER BY viewer", (study_id,))]
-
-    def shared_with(self, viewer: str) -> list[StudyRow]:
-        """The studies shared with ``viewer``, oldest first."""
-        rows = self._read("SELECT s.* FROM studies s JOIN study_viewers v "
-                          "ON v.study_id = s.study_id WHERE v.viewer = ? ORDER BY s.rowid",
-                          (viewer,))
-        return [self._study_row(r) for r in rows]
-
-    def can_view(self, study_id: str, viewer: str) -> bool:
-        return bool(self._read("SELECT 1 FROM study_viewers WHERE study_id = ? AND viewer = ?",
-                               (study_id, viewer)))
+def _check_sealed(spec: StudySpec, release: Release) -> None:
+    """A sealed study takes only sealed results (so the hub never stores them in clear),
+    and a study that does not seal takes none (the hub could not combine them)."""
+    if spec.seal_results and (release.aggregates or release.refusals):
+        raise StateError(f"task {release.task_id} belongs to a study with sealed results; "
+                         "this hub stores only sealed releases for it (is the site's "
+                         "behindglass older than sealing?)", 422)
+    if not spec.seal_results and release.sealed is not None:
+        raise StateError(f"task {release.task_id} belongs to a study without sealed results; "
+                         "a sealed release cannot be combined here", 422)
 
 
 def _loads(text: str | None) -> Any:

@@ -50,6 +50,7 @@ from behindglass.site.home import SiteHome
 from behindglass.site.hublink import Backoff, HubLink, HubUnavailable, ReleaseConflict
 from behindglass.site.memo import PopulationMemo, store_version
 from behindglass.site.policy_file import load_policy
+from behindglass.site.sealing import seal_outgoing
 from behindglass.site.signatures import NonceBook, TaskVerifier, sign_release
 from behindglass.site.stewardship import Stewardship, refusal
 from behindglass.site.store_access import DataOpener, OnDemand, store_opener
@@ -331,8 +332,6 @@ class SiteAgent:
         return release
 
     def _send_body(self, task: Task, body: bytes) -> None:
-        from behindglass.site.sealing import seal_outgoing  # a sealed study leaves encrypted
-
         out = seal_outgoing(task, Release.model_validate_json(body), body,
                             None if self._verifier is None else self._verifier.roster)
         body, release = out.body, out.release  # the bytes sent; the audit lists the shapes

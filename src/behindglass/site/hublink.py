@@ -9,7 +9,6 @@ releases back; this module only speaks HTTP and sorts failures into "try again l
 from __future__ import annotations
 
 import random
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from behindglass.core.errors import AuthError, NetworkError
 from behindglass.core.messages import SIGNATURE_HEADER as RELEASE_SIGNATURE_HEADER
 from behindglass.core.messages import Task
+from behindglass.core.tls import tls_context
 
 
 class Backoff:
@@ -52,19 +52,6 @@ def _detail(response: httpx.Response) -> str:
     return str(detail) if detail else response.reason_phrase
 
 
-def _tls_context(ca_file: str | Path | None,
-                 client_cert: tuple[str | Path, str | Path] | None) -> ssl.SSLContext | bool:
-    if ca_file is None and client_cert is None:
-        return True  # the system's trust store, no client certificate
-    try:
-        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-        if client_cert is not None:
-            context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
-    except (ssl.SSLError, OSError) as exc:
-        raise NetworkError(f"TLS files {ca_file} / {client_cert}: unusable ({exc})") from None
-    return context
-
-
 class HubLink:
     """HTTP client for the site endpoints of one hub."""
 
@@ -78,7 +65,7 @@ class HubLink:
         self._client = httpx.Client(
             base_url=self.hub_url + "/api/v1",
             headers={"Authorization": f"Bearer {token}", "User-Agent": "behindglass-site"},
-            timeout=timeout, transport=transport, verify=_tls_context(ca_file, client_cert))
+            timeout=timeout, transport=transport, verify=tls_context(ca_file, client_cert))
 
     def close(self) -> None:
         self._client.close()
