@@ -15,9 +15,13 @@ disclosure control (:func:`behindglass.privacy.suppression.enforce`):
   non-negative integers). Shifting by one makes every released sum at least ``n`` so a sum
   of zeros is not mistaken for a small person count by the site's cell rule, and the hub
   recovers the exact sums. A continuous covariate over fewer than ``min_cell`` persons is
-  withheld altogether: its sums would describe a handful of persons. ``min``/``max`` are
-  one person's value each and are released only when the *site* passes
-  ``release_extremes=True``.
+  withheld altogether: its sums would describe a handful of persons. So is one that one
+  or two persons dominate, or that only a few persons' values make differ from a constant
+  (:func:`behindglass.analyses.moment_rules.covariate_withheld`, the policy's
+  ``max_dominance``): one person with 5,000 visits among others with 2 or 3 would be
+  ``mean + sqrt(SSD (n - 1) / n)``, and two persons with a visit among 1,800 without one a
+  count of two. ``min``/``max`` are one person's value each and are
+  released only when the *site* passes ``release_extremes=True``.
 
 Hub half, :func:`combine_covariates`: counts add; means and sample SDs come exactly from
 the pooled n, sum and sum of squares. :func:`standardized_differences` compares two pooled
@@ -36,9 +40,11 @@ import math
 from fractions import Fraction
 from typing import Any, ClassVar
 
+from behindglass.analyses.moment_rules import covariate_withheld
 from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.errors import SpecError
+from behindglass.core.policy import DEFAULT_MAX_DOMINANCE
 from behindglass.core.sitedata import BinaryLike, CovariatesLike, SiteContext
 from behindglass.core.study import AnalysisSpec
 
@@ -47,8 +53,11 @@ DEMOGRAPHIC_ANALYSES = frozenset({"sex", "age_group", "race", "ethnicity", "inde
 
 
 def release_covariates(name: str, covariates: CovariatesLike, *, min_cell: int,
-                       release_extremes: bool = False) -> SiteAggregate:
-    """Site half: the count tables of one cohort's covariates (before ``enforce``)."""
+                       release_extremes: bool = False,
+                       max_dominance: float = DEFAULT_MAX_DOMINANCE) -> SiteAggregate:
+    """Site half: the count tables of one cohort's covariates (before ``enforce``).
+
+    ``max_dominance``: the site's ``disclosure.max_dominance``; 1.0 judges nothing."""
     if min_cell < 1:
         raise SpecError(f"min_cell must be at least 1, got {min_cell}")
     tables = [CountTable(name="persons", cells=(Cell(key=(), count=covariates.persons),))]
@@ -63,9 +72,14 @@ def release_covariates(name: str, covariates: CovariatesLike, *, min_cell: int,
             margin="persons" if aname in DEMOGRAPHIC_ANALYSES else None,
         ))
     withheld = 0
+    dominated: dict[str, list[str]] = {}  # reason -> covariate ids
     for c in covariates.continuous:
         if c.n < min_cell:
             withheld += 1
+            continue
+        reason = covariate_withheld(c, min_cell, max_dominance)
+        if reason:
+            dominated.setdefault(reason, []).append(str(c.covariate_id))
             continue
         s1 = c.total + c.n
         s2 = c.total_sq + 2 * c.total + c.n
@@ -77,8 +91,10 @@ def release_covariates(name: str, covariates: CovariatesLike, *, min_cell: int,
         tables.append(CountTable(name=f"continuous:{c.covariate_id}:{c.analysis_name}",
                                  dims=("stat",), cells=tuple(cells),
                                  labels={"n": c.covariate_name}))
-    notes = ((f"{withheld} continuous covariate(s) over fewer than {min_cell} persons "
-              "withheld",) if withheld else ())
+    notes: tuple[str, ...] = ((f"{withheld} continuous covariate(s) over fewer than "
+                               f"{min_cell} persons withheld",) if withheld else ())
+    for reason, ids in dominated.items():  # ids and rules, never a value or a share
+        notes += (f"continuous covariate(s) {', '.join(ids)} withheld: {reason}",)
     return SiteAggregate(analysis=name, kind=KIND, tables=tuple(tables), notes=notes)
 
 
@@ -359,7 +375,8 @@ class CovariatesAnalysis:
             cov = site.data.covariates(site.cohort(name), windows=p.windows, domains=p.domains,
                                        count_domains=p.count_domains,
                                        demographics=p.demographics)
-            part = release_covariates(spec.name, cov, min_cell=site.policy.min_cell)
+            part = release_covariates(spec.name, cov, min_cell=site.policy.min_cell,
+                                      max_dominance=site.policy.max_dominance)
             tables += [_with_role(role, t) for t in part.tables]
             notes += [f"{role}{ROLE_SEP}{n}" for n in part.notes]
         return SiteAggregate(analysis=spec.name, kind=self.kind, tables=tuple(tables),

@@ -22,7 +22,9 @@ fewer than ``min_cell`` persons):
   (a shifted sum of squares: the same information as the raw one, without its cancellation),
   from which the hub pools the exact mean and SD. Released only when ``n >= min_cell``: a
   mean of fewer is too close to a person's value. A variable with fewer than ``min_cell``
-  persons with a value releases only its ``n`` (which the site then suppresses).
+  persons with a value releases only its ``n`` (which the site then suppresses). Nor when
+  a value could be solved for from them (:mod:`~behindglass.analyses.moment_rules`): then
+  a note names the variable, and ``n`` and the histogram still go.
 
 Minimum and maximum are never released: each is one person's value. The outermost bins the
 histogram shows bound them instead.
@@ -50,9 +52,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from behindglass.analyses.moment_rules import moments_withheld
 from behindglass.analyses.params import check_keys, one_outcome, population_param
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
 from behindglass.core.errors import DisclosureError, SpecError
+from behindglass.core.policy import DEFAULT_MAX_DOMINANCE
 from behindglass.core.population import PopulationSettings
 from behindglass.core.sitedata import PersonColumn, SiteContext
 from behindglass.core.study import AnalysisSpec
@@ -202,30 +206,36 @@ def bin_label(i: int, edges: Sequence[float]) -> str:
     return f"[{left}, {right})"
 
 
-def release_variable(var: Variable, values: np.ndarray, min_cell: int
-                     ) -> tuple[list[CountTable], list[StatsBlock]]:
-    """One variable's tables and moments, before the site's ``enforce``."""
+def release_variable(var: Variable, values: np.ndarray, min_cell: int,
+                     max_dominance: float = DEFAULT_MAX_DOMINANCE
+                     ) -> tuple[list[CountTable], list[StatsBlock], str | None]:
+    """One variable's tables and moments (before ``enforce``), and why not the moments."""
     values = values[~np.isnan(values)]
     n = int(values.size)
     n_table = CountTable(name=f"n:{var.name}", cells=(Cell(key=(), count=n),))
-    if n < min_cell:
-        return [n_table], []  # enforce suppresses the count; nothing else is released
+    if n < min_cell:  # enforce suppresses the count; nothing else is released
+        return [n_table], [], f"{var.name}: fewer than {min_cell} persons with a value; withheld"
     bins = np.bincount(bin_index(values, var.edges), minlength=len(var.edges) + 1)
     cells = tuple(Cell(key=(str(i),), count=int(c)) for i, c in enumerate(bins) if c)
     hist = CountTable(name=f"hist:{var.name}", dims=("bin",), cells=cells,
                       margin=n_table.name,
                       labels={str(i): bin_label(i, var.edges) for i, c in enumerate(bins) if c})
+    reason = moments_withheld(values, min_cell, max_dominance)
+    if reason:
+        return [n_table, hist], [], (f"{var.name}: {reason}; its mean and SD are withheld, "
+                                     "its count and histogram released")
     # fsum: correctly rounded whatever order the store returned the rows in, so the same
     # data always gives the same release (a parallel scan does not fix the row order)
     total = math.fsum(values.tolist())
     mean = total / n
     moments = StatsBlock(name=f"moments:{var.name}", shape=(3,),
                          values=(float(n), total, math.fsum(((values - mean) ** 2).tolist())))
-    return [n_table, hist], [moments]
+    return [n_table, hist], [moments], None
 
 
 def release_descriptive(name: str, persons: int, columns: dict[str, np.ndarray],
-                        params: DescriptiveParams, min_cell: int) -> SiteAggregate:
+                        params: DescriptiveParams, min_cell: int,
+                        max_dominance: float = DEFAULT_MAX_DOMINANCE) -> SiteAggregate:
     """Site half: the release of every variable, after the cohort-size rule."""
     if persons < min_cell:
         raise DisclosureError(f"{name}: the cohort has fewer than {min_cell} persons at this "
@@ -234,11 +244,10 @@ def release_descriptive(name: str, persons: int, columns: dict[str, np.ndarray],
     stats: list[StatsBlock] = []
     notes = []
     for var in params.variables:
-        t, s = release_variable(var, columns[var.name], min_cell)
+        t, s, note = release_variable(var, columns[var.name], min_cell, max_dominance)
         tables += t
         stats += s
-        if not s:
-            notes.append(f"{var.name}: fewer than {min_cell} persons with a value; withheld")
+        notes += [note] if note else []
     return SiteAggregate(analysis=name, kind=KIND, tables=tuple(tables), stats=tuple(stats),
                          notes=tuple(notes))
 
@@ -303,12 +312,20 @@ def combine_variable(var: Variable, quantiles: Sequence[float],
     sites: dict[str, Any] = {}
     parts, hidden = [], []
     shown = np.zeros(len(var.edges) + 1, dtype=np.int64)
+    withheld: list[str] = []
     for site, agg in releases:
         try:
             block = agg.block(f"moments:{var.name}")
             hist = agg.table(f"hist:{var.name}")
         except KeyError:
+            # a histogram without moments: the site withheld them (moment_rules, or its
+            # privacy rules); left out like a site that released nothing for the variable,
+            # so n, mean, SD and the bins all describe the same persons
             sites[site] = {"n": "suppressed", "released": False}
+            if any(t.name == f"hist:{var.name}" for t in agg.tables):
+                withheld.append(site)
+                notes = [n for n in agg.notes if n.startswith(f"{var.name}: ")]
+                sites[site] |= {"moments_withheld": True, "note": notes[0] if notes else None}
             continue
         n, total, ss = block.values
         parts.append((n, total, ss))
@@ -326,7 +343,7 @@ def combine_variable(var: Variable, quantiles: Sequence[float],
     used = [s for s, v in sites.items() if v["released"]]
     out: dict[str, Any] = {"variable": var.variable, "edges": list(var.edges),
                            "sites_used": used, "complete": len(used) == len(releases),
-                           "sites": sites}
+                           "moments_withheld": withheld, "sites": sites}
     n, mean, ss = pool_moments(parts)
     if n == 0:
         return {**out, "n": 0, "mean": None, "sd": None, "se": None, "quantiles": [],
@@ -370,7 +387,8 @@ class DescriptiveAnalysis:
             for v in p.variables:
                 if v.variable == "time_at_risk":
                     columns[v.name] = pop["time_at_risk"].to_numpy(dtype=float)
-        return release_descriptive(spec.name, persons, columns, p, site.policy.min_cell)
+        return release_descriptive(spec.name, persons, columns, p, site.policy.min_cell,
+                                   site.policy.max_dominance)
 
     def combine(self, spec: AnalysisSpec,
                 releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 DEFAULT_MIN_CELL = 11
 DEFAULT_MAX_PARAM_RATIO = 0.33  # DataSHIELD's default for regression models
 # one person's largest share of a released block of moments (docs/statistics.md, dominance)
-DEFAULT_MAX_DOMINANCE = 0.5
+DEFAULT_MAX_DOMINANCE = 0.8
 POLICY_VERSION = 1
 
 
@@ -44,8 +44,8 @@ class DisclosurePolicy(_Frozen):
         default=DEFAULT_MAX_DOMINANCE, gt=0, le=1, allow_inf_nan=False,
         description="moments (n, sum, sum of squares) of a variable are withheld when one "
                     "person's squared deviation from the mean is more than this share of "
-                    "their sum of squared deviations: that person's value could be solved "
-                    "for; 1.0: off")
+                    "their sum of squared deviations (two persons: halfway from it to 1): "
+                    "their values could be solved for; 1.0: off")
 
     @field_validator("rounding")
     @classmethod

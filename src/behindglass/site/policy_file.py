@@ -224,9 +224,10 @@ rounding = 0
 
 # Means and SDs come from released sums (n, sum, sum of squares). When one person's value
 # is so far from the rest that it holds more than this share of the sum of squared
-# deviations, it could be solved for from them, so those sums are withheld (the counts
-# per bin still go). 0.5 leaves ordinary data alone; lower is stricter; 1.0 is off.
-max_dominance = 0.5
+# deviations (two persons: more than halfway from this share to 1), it could be solved
+# for, so those sums are withheld (the counts per bin still go). 0.8 leaves ordinary data
+# alone; lower is stricter; 1.0 is off.
+max_dominance = 0.8
 
 
 [analyses]
