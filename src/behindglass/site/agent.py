@@ -17,6 +17,7 @@ import hashlib
 import logging
 import signal
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from types import FrameType
@@ -57,6 +58,7 @@ from behindglass.site.store_access import DataOpener, OnDemand, store_opener
 
 CACHED_STUDIES = 8  # studies whose iterative analyses keep their data sets between rounds
 STEWARD_POLL = 2.0  # seconds per long-poll while a steward's decision is awaited
+HEAD_EVERY = 10.0  # seconds between audit heads published after releases
 
 log = logging.getLogger("behindglass.site")
 
@@ -122,6 +124,7 @@ class SiteAgent:
             if self.home.signing_key_path.is_file():
                 signer = SigningKey.load(self.home.signing_key_path)
         self.signer = signer  # signs the audit log and every release
+        self._head_published = -HEAD_EVERY
         self._verifier = self._task_verifier()
         self._audit: AuditLog | _NoAudit = (AuditLog(audit_path, signer=signer) if audit_path
                                             else _NoAudit())
@@ -328,11 +331,13 @@ class SiteAgent:
 
     def _emit(self, task: Task, release: Release, body: bytes | None = None) -> Release:
         """Audit the exact bytes, then send them."""
-        self._send_body(task, _body(release) if body is None else body)
+        self._send_body(task, _body(release) if body is None else body, release)
         return release
 
-    def _send_body(self, task: Task, body: bytes) -> None:
-        out = seal_outgoing(task, Release.model_validate_json(body), body,
+    def _send_body(self, task: Task, body: bytes, release: Release | None = None) -> None:
+        if release is None:  # a held output, or a refusal made by the stewardship
+            release = Release.model_validate_json(body)
+        out = seal_outgoing(task, release, body,
                             None if self._verifier is None else self._verifier.roster)
         body, release = out.body, out.release  # the bytes sent; the audit lists the shapes
         sent_digest = hashlib.sha256(body).hexdigest()
@@ -344,13 +349,19 @@ class SiteAgent:
         log.info("task %s: releasing %d analysis(es), refusing %d; digest %s", task.task_id,
                  len(release.aggregates), len(release.refusals), sent_digest[:16])
         self._send(task, body, sent_digest)
-        self._publish_head()
+        self._publish_head(force=False)
 
-    def _publish_head(self) -> None:
-        """Give the hub this log's head; a failure is logged, the next release retries."""
+    def _publish_head(self, force: bool = True) -> None:
+        """Give the hub this log's head (after a release, at most every ``HEAD_EVERY``
+        seconds: a model fit's rounds follow each other fast); a failure is logged, the
+        next release retries."""
         head = self._audit.head
         if head is None or self._audit.next_seq == 0:
             return
+        now = time.monotonic()
+        if not force and now - self._head_published < HEAD_EVERY:
+            return
+        self._head_published = now
         try:
             self._link.publish_audit_head(self._audit.next_seq - 1, head)
         except NetworkError as exc:
