@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
-from pathlib import Path
 
-from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from behindglass.core.canonical import canonical_json
-from behindglass.core.errors import BehindGlassError, SignatureError
-from behindglass.core.signing import write_atomic
+from behindglass.core.errors import SignatureError
+from behindglass.core.keyfiles import PrivateKeyFile, PublicKeyFile
 
 MAGIC = b"BGS1"
 INFO = b"behindglass sealed release v1"
@@ -48,73 +46,23 @@ def _raw(key: X25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _read(path: str | Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise BehindGlassError(f"{path}: cannot read the {what} ({exc.strerror or exc})"
-                               ) from None
-
-
-class EncryptionPublicKey:
+class EncryptionPublicKey(PublicKeyFile):
     """A researcher's X25519 public key: what sites seal results to (from the roster)."""
 
-    __slots__ = ("_key",)
-
-    def __init__(self, key: X25519PublicKey) -> None:
-        self._key = key
-
-    @property
-    def raw(self) -> bytes:
-        return _raw(self._key)
-
-    @property
-    def key_id(self) -> str:
-        """First 16 hex digits of the SHA-256 of the raw key, as for signing keys."""
-        return hashlib.sha256(self.raw).hexdigest()[:16]
-
-    def to_pem(self) -> str:
-        return self._key.public_bytes(serialization.Encoding.PEM,
-                                      serialization.PublicFormat.SubjectPublicKeyInfo
-                                      ).decode("ascii")
-
-    @classmethod
-    def from_pem(cls, pem: str | bytes, *, source: str = "encryption key"
-                 ) -> EncryptionPublicKey:
-        data = pem.encode("ascii") if isinstance(pem, str) else pem
-        try:
-            key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise SignatureError(f"{source}: not a PEM public key") from None
-        if not isinstance(key, X25519PublicKey):
-            raise SignatureError(f"{source}: not an X25519 public key "
-                                 f"(found {type(key).__name__})")
-        return cls(key)
-
-    @classmethod
-    def load(cls, path: str | Path) -> EncryptionPublicKey:
-        return cls.from_pem(_read(path, "encryption public key"), source=str(path))
-
-    def save(self, path: str | Path) -> Path:
-        return write_atomic(path, self.to_pem().encode("ascii"), 0o644)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, EncryptionPublicKey) and other.raw == self.raw
-
-    def __hash__(self) -> int:
-        return hash(self.raw)
-
-    def __repr__(self) -> str:
-        return f"EncryptionPublicKey({self.key_id})"
+    __slots__ = ()
+    _type = X25519PublicKey
+    _algorithm = "X25519"
+    _what = "encryption public key"
 
 
-class EncryptionKey:
+class EncryptionKey(PrivateKeyFile):
     """A researcher's X25519 private key: opens what sites sealed. Written mode 0600."""
 
-    __slots__ = ("_key",)
-
-    def __init__(self, key: X25519PrivateKey) -> None:
-        self._key = key
+    __slots__ = ()
+    _type = X25519PrivateKey
+    _algorithm = "X25519"
+    _public = EncryptionPublicKey
+    _what = "encryption key"
 
     @classmethod
     def generate(cls) -> EncryptionKey:
@@ -123,42 +71,8 @@ class EncryptionKey:
     def public(self) -> EncryptionPublicKey:
         return EncryptionPublicKey(self._key.public_key())
 
-    @property
-    def key_id(self) -> str:
-        return self.public().key_id
-
     def exchange(self, peer: bytes) -> bytes:
         return self._key.exchange(X25519PublicKey.from_public_bytes(peer))
-
-    def to_pem(self) -> bytes:
-        return self._key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())
-
-    @classmethod
-    def from_pem(cls, pem: bytes, *, source: str = "encryption key") -> EncryptionKey:
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except TypeError:
-            raise SignatureError(f"{source}: the private key is encrypted; behindglass "
-                                 "expects an unencrypted key protected by file permissions"
-                                 ) from None
-        except (ValueError, UnsupportedAlgorithm):
-            raise SignatureError(f"{source}: not a PEM private key") from None
-        if not isinstance(key, X25519PrivateKey):
-            raise SignatureError(f"{source}: not an X25519 private key "
-                                 f"(found {type(key).__name__})")
-        return cls(key)
-
-    @classmethod
-    def load(cls, path: str | Path) -> EncryptionKey:
-        return cls.from_pem(_read(path, "encryption key"), source=str(path))
-
-    def save(self, path: str | Path) -> Path:
-        return write_atomic(path, self.to_pem(), 0o600)
-
-    def __repr__(self) -> str:  # never print key material
-        return f"EncryptionKey({self.key_id})"
 
 
 def _associated(task_id: str, site: str) -> bytes:

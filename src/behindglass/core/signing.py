@@ -1,4 +1,4 @@
-"""Ed25519 signatures over canonical JSON, key files, and signed envelopes.
+"""Ed25519 signatures over canonical JSON, and signed envelopes (key files: keyfiles.py).
 
 Everything that crosses a trust boundary in behindglass (a task, a release, an audit entry,
 the network roster) is signed over :func:`behindglass.core.canonical.canonical_json` of the
@@ -19,21 +19,17 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
-import os
 import secrets
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from behindglass.core.canonical import canonical_json
-from behindglass.core.errors import BehindGlassError, SignatureError
+from behindglass.core.errors import SignatureError
+from behindglass.core.keyfiles import PrivateKeyFile, PublicKeyFile
 
 MISMATCH = "signature does not match: the message was altered or signed by another key"
 ENVELOPE_FIELDS = ("payload", "signer", "key_id", "nonce", "issued", "sig")
@@ -48,50 +44,12 @@ def _signed_bytes(obj: Any) -> bytes:
         raise SignatureError(f"cannot sign a value that is not JSON-able: {exc}") from None
 
 
-def write_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` with ``mode``, fsync, then rename,
-    so a reader sees the old file or the whole new one, and a private key is never readable
-    by others even for a moment (the mode is set when the file is created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _read(path: str | Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise BehindGlassError(f"{path}: cannot read the {what} ({exc.strerror or exc})"
-                               ) from None
-
-
-class VerifyKey:
+class VerifyKey(PublicKeyFile):
     """An Ed25519 public key: checks signatures, names itself by :attr:`key_id`."""
 
-    __slots__ = ("_key",)
-
-    def __init__(self, key: Ed25519PublicKey) -> None:
-        self._key = key
-
-    @property
-    def raw(self) -> bytes:
-        return self._key.public_bytes(serialization.Encoding.Raw,
-                                      serialization.PublicFormat.Raw)
-
-    @property
-    def key_id(self) -> str:
-        return hashlib.sha256(self.raw).hexdigest()[:16]
+    __slots__ = ()
+    _type = Ed25519PublicKey
+    _algorithm = "Ed25519"
 
     def verify_bytes(self, data: bytes, sig: str) -> None:
         """Raise :class:`SignatureError` unless ``sig`` (base64) signs ``data``."""
@@ -108,47 +66,14 @@ class VerifyKey:
         """Raise :class:`SignatureError` unless ``sig`` signs the canonical JSON of ``obj``."""
         self.verify_bytes(_signed_bytes(obj), sig)
 
-    def to_pem(self) -> str:
-        return self._key.public_bytes(serialization.Encoding.PEM,
-                                      serialization.PublicFormat.SubjectPublicKeyInfo
-                                      ).decode("ascii")
 
-    @classmethod
-    def from_pem(cls, pem: str | bytes, *, source: str = "public key") -> VerifyKey:
-        data = pem.encode("ascii") if isinstance(pem, str) else pem
-        try:
-            key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise SignatureError(f"{source}: not a PEM public key") from None
-        if not isinstance(key, Ed25519PublicKey):
-            raise SignatureError(f"{source}: not an Ed25519 public key "
-                                 f"(found {type(key).__name__})")
-        return cls(key)
-
-    @classmethod
-    def load(cls, path: str | Path) -> VerifyKey:
-        return cls.from_pem(_read(path, "public key"), source=str(path))
-
-    def save(self, path: str | Path) -> Path:
-        return write_atomic(path, self.to_pem().encode("ascii"), 0o644)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, VerifyKey) and other.raw == self.raw
-
-    def __hash__(self) -> int:
-        return hash(self.raw)
-
-    def __repr__(self) -> str:
-        return f"VerifyKey({self.key_id})"
-
-
-class SigningKey:
+class SigningKey(PrivateKeyFile):
     """An Ed25519 private key. Its file is written mode 0600; it never leaves its owner."""
 
-    __slots__ = ("_key",)
-
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
+    __slots__ = ()
+    _type = Ed25519PrivateKey
+    _algorithm = "Ed25519"
+    _public = VerifyKey
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -157,46 +82,12 @@ class SigningKey:
     def public(self) -> VerifyKey:
         return VerifyKey(self._key.public_key())
 
-    @property
-    def key_id(self) -> str:
-        return self.public().key_id
-
     def sign_bytes(self, data: bytes) -> str:
         return base64.b64encode(self._key.sign(data)).decode("ascii")
 
     def sign(self, obj: Any) -> str:
         """Base64 Ed25519 signature over the canonical JSON of ``obj``."""
         return self.sign_bytes(_signed_bytes(obj))
-
-    def to_pem(self) -> bytes:
-        return self._key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())
-
-    @classmethod
-    def from_pem(cls, pem: bytes, *, source: str = "private key") -> SigningKey:
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except TypeError:
-            raise SignatureError(f"{source}: the private key is encrypted; behindglass "
-                                 "expects an unencrypted key protected by file permissions"
-                                 ) from None
-        except (ValueError, UnsupportedAlgorithm):
-            raise SignatureError(f"{source}: not a PEM private key") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise SignatureError(f"{source}: not an Ed25519 private key "
-                                 f"(found {type(key).__name__})")
-        return cls(key)
-
-    @classmethod
-    def load(cls, path: str | Path) -> SigningKey:
-        return cls.from_pem(_read(path, "private key"), source=str(path))
-
-    def save(self, path: str | Path) -> Path:
-        return write_atomic(path, self.to_pem(), 0o600)
-
-    def __repr__(self) -> str:  # never print key material
-        return f"SigningKey({self.key_id})"
 
 
 # -- envelopes ------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from behindglass.core.canonical import canonical_json
 from behindglass.core.errors import BehindGlassError, SignatureError
+from behindglass.core.keyfiles import write_atomic
 from behindglass.core.sealing import EncryptionKey, EncryptionPublicKey
-from behindglass.core.signing import SigningKey, VerifyKey, write_atomic
+from behindglass.core.signing import SigningKey, VerifyKey
 
 ROSTER_FORMAT = 1
 ROLES = ("hub", "site", "researcher", "steward")
