@@ -82,6 +82,14 @@ class PrincipalInfo(BaseModel):
     revoked: str | None = None
 
 
+class PublishedHead(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    head: str
+    received: str
+
+
 class ShareRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -204,3 +212,18 @@ def unshare_study(study_id: str, viewer: str, request: Request,
         raise _raise(exc) from None
     _audit(request, "study_unshared", {"study_id": study_id, "viewer": viewer, "by": who.name})
     return StudyViewers(study_id=study_id, viewers=hub.viewers_of(study_id))
+
+
+@access_api.get("/sites/{name}/audit-heads", response_model=list[PublishedHead],
+                responses={404: auth.error_response("no such site")})
+def site_audit_heads(
+    name: Annotated[str, Path(description="the site whose published heads to list")],
+    request: Request, who: auth.Admin) -> list[PublishedHead]:
+    """Every audit chain head the site published, oldest first: its log must still hold
+    each of them (``behindglass audit verify LOG --expect HEAD``), so a site that rewrote or
+    cut its log is caught by the hub's copy."""
+    hub = _hub(request)
+    if name not in hub.site_names():
+        raise HTTPException(404, f"no site named {name!r} at this hub")
+    return [PublishedHead(**row) for row in hub.audit_heads(name)]
+
