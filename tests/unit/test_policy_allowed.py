@@ -128,3 +128,15 @@ def test_validate_against_catalog_flags_misspelt_kinds():
 def test_validate_against_catalog_accepts_unknown_kinds_in_limits():
     assert validate_against_catalog(SitePolicy(analyses=RULES), CATALOG) == []
     assert validate_against_catalog(SitePolicy(), CATALOG) == []
+
+
+def test_a_dotted_name_limits_a_field_of_an_object_parameter() -> None:
+    rules = AnalysisRules(limits={"glm": {"population.washout_days": 365}})
+    spec = AnalysisSpec(kind="glm", name="Logistic", cohort="t", outcomes=("o",),
+                        params={"population": {"washout_days": 730}})
+    reason = check_allowed(rules, spec)
+    assert reason is not None and "'population.washout_days'" in reason and "365" in reason
+    ok = spec.model_copy(update={"params": {"population": {"washout_days": 180}}})
+    assert check_allowed(rules, ok) is None
+    missing = spec.model_copy(update={"params": {"population": {}}})
+    assert "state it in the request" in (check_allowed(rules, missing) or "")

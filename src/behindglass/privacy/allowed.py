@@ -8,6 +8,7 @@ is the steward's word on a parameter, so the check is literal and fails closed:
 * a number limits a numeric parameter (value <= limit) or a list parameter (its length);
 * a list is the values allowed (each element, for a list parameter);
 * ``false`` forbids the parameter being given at all (even with a harmless value);
+* a dotted name limits a field of an object parameter (``"population.washout_days"``);
 * a limited parameter the request leaves out is refused: this module cannot see the
   analysis's default (``privacy`` imports only ``core``), and a default outside the
   steward's limit must not slip through by omission.
@@ -71,6 +72,17 @@ def _same(value: Any, choice: Any) -> bool:
     return bool(value == choice)
 
 
+def _lookup(params: dict[str, Any], param: str) -> Any:
+    """A parameter by name; a dotted name reaches into an object parameter
+    (``population.washout_days``)."""
+    value: Any = params
+    for part in param.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
 def check_allowed(rules: AnalysisRules, spec: AnalysisSpec) -> str | None:
     """Why this site refuses to run ``spec`` under its analysis rules (None: it may run).
 
@@ -81,7 +93,7 @@ def check_allowed(rules: AnalysisRules, spec: AnalysisSpec) -> str | None:
         return (f"{spec.name}: analyses of kind {spec.kind!r} are not allowed at this site; "
                 f"allowed kinds: {allowed}")
     for param, limit in sorted(rules.limits.get(spec.kind, {}).items()):
-        value = spec.params.get(param, _MISSING)
+        value = _lookup(spec.params, param)
         if limit is False:
             if value is not _MISSING:
                 return (f"{spec.name}: parameter {param!r} of {spec.kind} may not be given "
