@@ -100,3 +100,19 @@ def test_a_forged_release_is_refused(net: LocalNetwork) -> None:
         status = handle.status()
         assert [t.state for t in status.tasks] == ["running"]  # nothing was recorded
         assert handle.results().raw.releases == ()
+
+
+def test_every_audit_log_is_signed_by_its_owner(net: LocalNetwork) -> None:
+    """The sites' and the hub's audit logs verify with their owners' public keys, entry by
+    entry; checked with another member's key, every entry is refused."""
+    from behindglass.core.signing import VerifyKey
+    from behindglass.governance.audit import verify
+
+    hub_key = VerifyKey.load(net.identity / "hub" / "signing.pub")
+    hub_log = net.workdir / "hub" / "audit" / "hub.jsonl"
+    assert verify(hub_log, key=hub_key).ok
+    for site in SITES:
+        site_key = VerifyKey.load(net.home(site) / "keys" / "signing.pub")
+        report = verify(net.audit_path(site), key=site_key)
+        assert report.ok and report.entries > 0
+        assert not verify(net.audit_path(site), key=hub_key).ok

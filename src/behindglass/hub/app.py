@@ -327,8 +327,9 @@ def create_app(state_dir: str | Path, *, lease_seconds: float = DEFAULT_LEASE,
                signing: HubSigning | None = None) -> FastAPI:
     """A hub serving the state in ``state_dir`` (created on first start). The hub's own
     hash-chained audit log is ``state_dir/audit/hub.jsonl``. With ``signing`` (the roster
-    and the hub's key) every study, task and release is signed and checked; without it the
-    hub runs in development mode and accepts unsigned messages."""
+    and the hub's key) every study, task and release is signed and checked, and the hub's
+    audit entries are signed with its key; without it the hub runs in development mode and
+    accepts unsigned messages."""
     hub = HubState(state_dir, lease_seconds=lease_seconds)
     wakeups = Wakeups()
 
@@ -337,7 +338,8 @@ def create_app(state_dir: str | Path, *, lease_seconds: float = DEFAULT_LEASE,
         wakeups.bind(asyncio.get_running_loop())
         app.state.stopping = False
         # opened here, not at creation: one hub process holds it (an exclusive lock)
-        app.state.audit = AuditLog(Path(state_dir) / "audit" / HUB_AUDIT)
+        app.state.audit = AuditLog(Path(state_dir) / "audit" / HUB_AUDIT,
+                                   signer=None if signing is None else signing.key)
         hub.advance_all(app.state.catalog)  # rounds a stop interrupted between two steps
         if signing is None:
             log.warning("DEVELOPMENT MODE: this hub has no roster, so studies, tasks and "
