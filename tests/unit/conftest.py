@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from behindglass.omop.schema import create_cdm
+from behindglass.privacy.ledger import ReleaseLedger
+from tests.unit.ledger_support import Clock
 
 T2D, DM, HTN, METFORMIN, GIB = 201826, 201820, 320128, 1503297, 192671
 
@@ -77,3 +80,17 @@ def build_tiny_cdm(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cdm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_cdm(tmp_path_factory.mktemp("tiny") / "tiny.duckdb")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand (the release ledger's tests)."""
+    return Clock()
+
+
+@pytest.fixture
+def book(tmp_path: Path, clock: Clock) -> Iterator[ReleaseLedger]:
+    """A release ledger in a fresh file, on ``clock``."""
+    with ReleaseLedger(tmp_path / "ledger.sqlite", clock=clock) as b:
+        yield b
+

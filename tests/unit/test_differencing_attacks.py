@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from behindglass.engine.site_store import SiteStore
 from behindglass.privacy.fingerprints import fingerprint, set_digest, sorted_unique
 from behindglass.privacy.ledger import REFUSAL, ReleaseLedger
 from tests.unit.conftest import GIB, T2D
+from tests.unit.ledger_support import Clock
 
 KEY = b"attack-test-ledger-key-not-secret"
 K = 11
@@ -29,30 +30,8 @@ RULES = DifferencingRules(k=K, lockout_after=3, max_repeats=3, window_hours=24,
                           lockout_hours=12)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 def fps(ids) -> np.ndarray:
     return fingerprint(np.asarray(list(ids), dtype=np.int64), KEY)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def book(tmp_path: Path, clock: Clock):
-    with ReleaseLedger(tmp_path / "ledger.sqlite", clock=clock) as b:
-        yield b
 
 
 def release(book: ReleaseLedger, researcher: str, study: str, ids, label: str = "x") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,37 +28,14 @@ from behindglass.privacy.fingerprints import (
 )
 from behindglass.privacy.ledger import ReleaseLedger
 from tests.unit.conftest import GIB, T2D
+from tests.unit.ledger_support import Clock
 
 KEY = b"unit-test-ledger-key-not-a-secret"
 RULES = DifferencingRules(lockout_after=3, max_repeats=3, window_hours=24, lockout_hours=12)
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 def fps(ids) -> np.ndarray:
     return fingerprint(np.asarray(list(ids), dtype=np.int64), KEY)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def book(tmp_path: Path, clock: Clock):
-    with ReleaseLedger(tmp_path / "ledger.sqlite", clock=clock) as b:
-        yield b
 
 
 # -- fingerprints ---------------------------------------------------------------------------

@@ -11,19 +11,18 @@ them here, with the installed catalog, into the same shape the hub gives an unse
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
 
-from behindglass.core.errors import BehindGlassError, SignatureError
+from behindglass.analyses.combining import combine_released
+from behindglass.core.errors import SignatureError
 from behindglass.core.messages import Release, StudyResults, open_release
 from behindglass.core.sealing import EncryptionKey
 
 SUPPRESSED = "suppressed"
-log = logging.getLogger("behindglass.client")
 
 
 @dataclass(frozen=True)
@@ -222,23 +221,12 @@ def open_results(received: StudyResults, key: EncryptionKey | None,
 def combine_releases(analyses: Any, releases: list[Release],
                      catalog: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
     """Each analysis combined over the released aggregates, exactly as the hub combines a
-    study without iterative analyses (``hub.combine.combine_study``; the SDK does not
-    import the hub): an analysis nobody released is left out, one whose combine fails
-    carries an ``error``."""
+    study without iterative analyses."""
     combined: dict[str, dict[str, Any]] = {}
     for analysis in analyses:
-        pairs = [(r.site, agg) for r in releases if r.round == 0
-                 for agg in r.aggregates if agg.analysis == analysis.name]
-        if not pairs:
-            continue
-        head = {"kind": analysis.kind, "analysis": analysis.name}
-        try:
-            combined[analysis.name] = catalog(analysis.kind).combine(analysis, pairs)
-        except BehindGlassError as exc:
-            combined[analysis.name] = {**head, "error": str(exc)}
-        except Exception as exc:  # one broken analysis must not hide the others
-            log.exception("combine failed for %s", analysis.name)
-            combined[analysis.name] = {**head, "error": f"combine failed ({type(exc).__name__})"}
+        result = combine_released(analysis, releases, catalog)
+        if result is not None:
+            combined[analysis.name] = result
     return combined
 
 

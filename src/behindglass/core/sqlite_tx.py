@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 
 @contextmanager
@@ -29,3 +30,24 @@ def immediate(con: sqlite3.Connection,
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+
+def open_wal(path: str | Path, *, shared: bool = False) -> sqlite3.Connection:
+    """A connection to one of our SQLite stores: transactions are ours (``immediate``), WAL
+    lets a reader in while another process writes, every commit is synced, and a writer
+    waits up to 30 s for another's lock. ``shared``: used from several threads (behind the
+    caller's lock)."""
+    con = sqlite3.connect(path, check_same_thread=not shared, isolation_level=None,
+                          timeout=30)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    return con
+
+
+def apply_schema(con: sqlite3.Connection, schema: str) -> None:
+    """Run ``CREATE ... IF NOT EXISTS`` statements one by one, inside the caller's
+    transaction (``executescript`` would commit it early)."""
+    for statement in schema.split(";"):
+        if statement.strip():
+            con.execute(statement)

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from behindglass.core.canonical import canonical_json, digest
 from behindglass.core.errors import GovernanceError
 from behindglass.core.messages import Task
-from behindglass.core.sqlite_tx import immediate
+from behindglass.core.sqlite_tx import apply_schema, immediate, open_wal
 from behindglass.governance.review import (
     OutputReviews,
     _now,
@@ -167,20 +167,13 @@ class ApprovalStore(OutputReviews):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                    timeout=30)
-        self._con.row_factory = sqlite3.Row
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=FULL")
+        self._con = open_wal(self.path, shared=True)
         with self._write() as con:
             version = con.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise GovernanceError(f"{self.path}: written by a newer behindglass (schema "
                                       f"{version}, this one knows {SCHEMA_VERSION})")
-            # statement by statement: executescript() would COMMIT our transaction early
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
+            apply_schema(con, SCHEMA)
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:

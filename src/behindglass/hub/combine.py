@@ -8,12 +8,12 @@ analyses.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
+from behindglass.analyses.combining import combine_released
 from behindglass.core.aggregates import SiteAggregate
-from behindglass.core.errors import BehindGlassError, SignatureError, SpecError
+from behindglass.core.errors import SignatureError, SpecError
 from behindglass.core.messages import Release
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.governance.identity import Roster
@@ -21,7 +21,6 @@ from behindglass.hub.rounds import Fit
 
 SEALED_NOTE = "sealed: combined by the researcher"
 
-log = logging.getLogger("behindglass.hub")
 
 
 class HubAnalysis(Protocol):
@@ -100,20 +99,9 @@ def combine_study(spec: StudySpec, releases: list[Release], catalog: Catalog,
         if fit is not None and not fit.done:
             combined[analysis.name] = {**head, "status": "fitting", "round": fit.round}
             continue
-        wanted = fit.round if fit is not None else 0
-        pairs = [(release.site, agg) for release in releases if release.round == wanted
-                 for agg in release.aggregates if agg.analysis == analysis.name]
-        if not pairs:
-            continue
-        try:
-            entry = catalog(analysis.kind)
-            combined[analysis.name] = (entry.combine(analysis, pairs, fit.state)  # type: ignore[call-arg]
-                                       if fit is not None else entry.combine(analysis, pairs))
-        except BehindGlassError as exc:
-            combined[analysis.name] = {"kind": analysis.kind, "analysis": analysis.name,
-                                       "error": str(exc)}
-        except Exception as exc:  # a bug in one analysis must not take down the results
-            log.exception("combine failed for %s", analysis.name)
-            combined[analysis.name] = {"kind": analysis.kind, "analysis": analysis.name,
-                                       "error": f"combine failed ({type(exc).__name__})"}
+        result = combine_released(analysis, releases, catalog,
+                                  round_=fit.round if fit is not None else 0,
+                                  state=fit.state if fit is not None else None)
+        if result is not None:
+            combined[analysis.name] = result
     return combined

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from behindglass.core.messages import AuditHead, Release, Task, TaskState, TaskStatus, TaskUpdate
-from behindglass.core.sqlite_tx import immediate
+from behindglass.core.sqlite_tx import apply_schema, immediate, open_wal
 from behindglass.core.study import StudySpec
 from behindglass.hub.registry import Registry, StateError, _now
 from behindglass.hub.rounds import Fit, Lookup, advance_fit
@@ -94,12 +94,8 @@ class HubState(Registry):
         self.path = self.dir / STATE_FILE
         self.lease_seconds = lease_seconds
         self._lock = threading.RLock()
-        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                    timeout=30)
-        self._con.row_factory = sqlite3.Row
-        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con = open_wal(self.path, shared=True)
         self._con.execute("PRAGMA foreign_keys=ON")
-        self._con.execute("PRAGMA synchronous=FULL")
         with self._write() as con:
             version = con.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -110,9 +106,7 @@ class HubState(Registry):
                 for column in ("round INTEGER NOT NULL DEFAULT 0", "analyses TEXT",
                                "states TEXT NOT NULL DEFAULT '{}'"):
                     con.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
+            apply_schema(con, SCHEMA)
             for table, column in ADDED_COLUMNS:
                 have = {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}
                 if column.split()[0] not in have:

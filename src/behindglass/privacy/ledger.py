@@ -32,7 +32,7 @@ import numpy as np
 
 from behindglass.core.errors import DisclosureError, GovernanceError
 from behindglass.core.policy import DifferencingRules
-from behindglass.core.sqlite_tx import immediate
+from behindglass.core.sqlite_tx import apply_schema, immediate, open_wal
 from behindglass.privacy.fingerprints import (
     head_difference_size,
     pack,
@@ -146,13 +146,9 @@ class ReleaseLedger:
         if not self.path.parent.is_dir():
             raise DisclosureError(f"{self.path}: the ledger's folder does not exist")
         self._clock = clock or _utcnow
-        self._con = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA busy_timeout=30000")
-        with self._change():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._con.execute(statement)
+        self._con = open_wal(self.path)
+        with self._change() as con:
+            apply_schema(con, _SCHEMA)
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
