@@ -266,12 +266,14 @@ def test_study_status_long_poll_wakes_on_progress(tmp_path: Path) -> None:
             time.sleep(0.4)
             http.get("/tasks/next", headers=bearer(h.tokens["site-a"]))
 
-        threading.Thread(target=claim_soon).start()
+        claimer = threading.Thread(target=claim_soon)
+        claimer.start()
         start = time.monotonic()
         r = http.get(f"/studies/{sid}", params={"wait": 10, "after": updated}, headers=alice,
                      timeout=20)
         assert r.json()["tasks"][0]["state"] == "running"
         assert time.monotonic() - start < 2, "a parked status poll wakes when a task changes"
+        claimer.join()  # its reply read before the client closes
 
 
 def test_admin_commands_print_a_token_once_and_list_without_it(tmp_path: Path) -> None:
