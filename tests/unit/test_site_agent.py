@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ import pytest
 from behindglass.core.aggregates import SiteAggregate
 from behindglass.core.canonical import digest
 from behindglass.core.cohort import Cohort
+from behindglass.core.errors import DisclosureError
 from behindglass.core.messages import Task
 from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.study import AnalysisSpec, StudySpec
@@ -174,8 +176,9 @@ def test_errors_become_refusals_without_data(site_db: Path, tmp_path: Path) -> N
 
 
 def test_a_broken_suppression_is_caught_before_release(site_db: Path) -> None:
-    def no_suppression(agg: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate:
-        return agg
+    def no_suppression(aggs: Sequence[SiteAggregate], policy: DisclosurePolicy
+                       ) -> list[SiteAggregate | DisclosureError]:
+        return list(aggs)
 
     with SiteStore.open(site_db) as data:
         out = execute_task(make_task(), data, DisclosurePolicy(), enforce=no_suppression)

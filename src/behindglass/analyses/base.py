@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from behindglass.core.aggregates import CountTable, SiteAggregate
+from behindglass.core.aggregates import MEMBER_AXIS, CountTable, SiteAggregate, TableScope
+from behindglass.core.canonical import digest
+from behindglass.core.cohort import Cohort
 from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec
 
@@ -25,6 +27,26 @@ class Analysis(Protocol):
                 releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:
         """Hub half: combine released aggregates into a JSON-able result."""
         ...
+
+
+def scope(cohort: Cohort, *axes: str, subset: object = None) -> TableScope:
+    """What a table counts, for suppression across the analyses of a release: the persons
+    of ``cohort`` (each once, at first entry) by ``axes``; ``subset``, any JSON-able
+    description of how they are narrowed down (None: they are not)."""
+    return TableScope(cohort=cohort.fingerprint, axes=axes,
+                      subset="" if subset is None else digest(subset))
+
+
+def with_scopes(aggregate: SiteAggregate, scopes: dict[str, TableScope]) -> SiteAggregate:
+    """``aggregate`` with each table named in ``scopes`` scoped."""
+    tables = tuple(t.model_copy(update={"scope": scopes[t.name]}) if t.name in scopes else t
+                   for t in aggregate.tables)
+    return aggregate.model_copy(update={"tables": tables})
+
+
+def member_axis(cohort: Cohort) -> str:
+    """The axis of membership (``yes``/``no``) in ``cohort``."""
+    return MEMBER_AXIS + cohort.fingerprint
 
 
 def combine_count_tables(releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, get_args
 
-from behindglass.analyses.base import combine_count_tables
+from behindglass.analyses.base import combine_count_tables, scope
 from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
 from behindglass.core.cohort import Cohort
@@ -29,7 +29,8 @@ MAX_TOP_N = 100
 
 
 def _persons_table(data: SiteData, cohort: Cohort) -> CountTable:
-    return CountTable(name="persons", cells=(Cell(key=(), count=data.count_persons(cohort)),))
+    return CountTable(name="persons", cells=(Cell(key=(), count=data.count_persons(cohort)),),
+                      scope=scope(cohort))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +88,8 @@ class CharacterizeAnalysis:
         for dim in by:
             cells = tuple(Cell(key=(value,), count=n)
                           for value, n in data.count_by(cohort, dim))  # type: ignore[arg-type]
-            tables.append(CountTable(name=dim, dims=(dim,), cells=cells, margin="persons"))
+            tables.append(CountTable(name=dim, dims=(dim,), cells=cells, margin="persons",
+                                     scope=scope(cohort, dim)))
         if top_n:
             for domain in domains:
                 top = data.top_concepts(cohort, domain, top_n, window)  # type: ignore[arg-type]

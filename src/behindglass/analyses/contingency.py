@@ -43,9 +43,9 @@ import pandas as pd
 from scipy.stats import chi2_contingency, fisher_exact
 from scipy.stats.contingency import odds_ratio
 
-from behindglass.analyses.base import combine_count_tables
+from behindglass.analyses.base import combine_count_tables, member_axis, scope, with_scopes
 from behindglass.analyses.params import check_alpha, check_keys, one_outcome, population_param
-from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
+from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, TableScope
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.population import PopulationSettings
 from behindglass.core.sitedata import PersonColumn, SiteContext
@@ -133,6 +133,26 @@ def _cohort_column(site: SiteContext, variable: str) -> PersonColumn:
     if variable.startswith("cohort:"):
         return PersonColumn(kind="member_of", cohort=site.cohort(variable.split(":", 1)[1]))
     return PersonColumn(kind=variable)  # type: ignore[arg-type]
+
+
+def _scopes(site: SiteContext, spec: AnalysisSpec, p: ContingencyParams) -> dict[str, TableScope]:
+    """What the tables count: the target's persons by the two variables (cohort source),
+    or the study population's entries by its variables (``population``)."""
+    target = site.cohort(spec.cohort)
+    if p.population is None:
+        axes = tuple(member_axis(site.cohort(v.split(":", 1)[1])) if v.startswith("cohort:")
+                     else v for v in (p.rows, p.cols))
+        subset = None
+    else:
+        comparator = None if spec.comparator is None else site.cohort(spec.comparator)
+        subset = {"population": p.population.model_dump(mode="json"),
+                  "comparator": comparator.fingerprint if comparator else None,
+                  "outcome": site.cohort(spec.outcomes[0]).fingerprint}
+        # treatment levels are the cohorts' names in this request
+        axes = tuple(f"treatment:{spec.cohort}:{spec.comparator}" if v == "treatment"
+                     else f"population:{v}" for v in (p.rows, p.cols))
+    return {"persons": scope(target, subset=subset),
+            "table": scope(target, *axes, subset=subset)}
 
 
 def release_contingency(name: str, rows: pd.Series, cols: pd.Series, min_cell: int
@@ -271,7 +291,8 @@ class ContingencyAnalysis:
                                        p.population)
             rows = _population_labels(pop, p.rows, spec)
             cols = _population_labels(pop, p.cols, spec)
-        return release_contingency(spec.name, rows, cols, site.policy.min_cell)
+        return with_scopes(release_contingency(spec.name, rows, cols, site.policy.min_cell),
+                           _scopes(site, spec, p))
 
     def combine(self, spec: AnalysisSpec,
                 releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:

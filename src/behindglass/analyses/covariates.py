@@ -40,6 +40,8 @@ import math
 from fractions import Fraction
 from typing import Any, ClassVar
 
+from behindglass.analyses.base import with_scopes
+from behindglass.analyses.covariate_scopes import release_scopes
 from behindglass.analyses.moment_rules import covariate_withheld
 from behindglass.analyses.params import check_keys
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate
@@ -377,6 +379,7 @@ class CovariatesAnalysis:
                                        demographics=p.demographics)
             part = release_covariates(spec.name, cov, min_cell=site.policy.min_cell,
                                       max_dominance=site.policy.max_dominance)
+            part = with_scopes(part, release_scopes(site.cohort(name), part))
             tables += [_with_role(role, t) for t in part.tables]
             notes += [f"{role}{ROLE_SEP}{n}" for n in part.notes]
         return SiteAggregate(analysis=spec.name, kind=self.kind, tables=tuple(tables),

@@ -52,9 +52,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from behindglass.analyses.base import scope, with_scopes
 from behindglass.analyses.moment_rules import moments_withheld
 from behindglass.analyses.params import check_keys, one_outcome, population_param
-from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
+from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock, TableScope
 from behindglass.core.errors import DisclosureError, SpecError
 from behindglass.core.policy import DEFAULT_MAX_DOMINANCE
 from behindglass.core.population import PopulationSettings
@@ -252,6 +253,22 @@ def release_descriptive(name: str, persons: int, columns: dict[str, np.ndarray],
                          notes=tuple(notes))
 
 
+def _scopes(site: SiteContext, spec: AnalysisSpec, p: DescriptiveParams
+            ) -> dict[str, TableScope]:
+    """Each variable's count and histogram count the cohort's persons with a value of it."""
+    cohort = site.cohort(spec.cohort)
+    out = {}
+    for v in p.variables:
+        subset: dict[str, object] = {"variable": v.variable, "concept_ids": v.concept_ids,
+                                     "descendants": v.descendants, "window": v.window}
+        if v.variable == "time_at_risk" and p.population is not None:
+            subset.update(population=p.population.model_dump(mode="json"),
+                          outcome=site.cohort(spec.outcomes[0]).fingerprint)
+        out[f"n:{v.name}"] = scope(cohort, subset=subset)
+        out[f"hist:{v.name}"] = scope(cohort, f"bins:{list(v.edges)}", subset=subset)
+    return out
+
+
 # -- hub half ------------------------------------------------------------------------------
 def pool_moments(parts: Sequence[tuple[float, float, float]]) -> tuple[int, float, float]:
     """(n, mean, sum of squared deviations) of the union of parts (n, sum, own SS)."""
@@ -387,8 +404,9 @@ class DescriptiveAnalysis:
             for v in p.variables:
                 if v.variable == "time_at_risk":
                     columns[v.name] = pop["time_at_risk"].to_numpy(dtype=float)
-        return release_descriptive(spec.name, persons, columns, p, site.policy.min_cell,
-                                   site.policy.max_dominance)
+        released = release_descriptive(spec.name, persons, columns, p, site.policy.min_cell,
+                                       site.policy.max_dominance)
+        return with_scopes(released, _scopes(site, spec, p))
 
     def combine(self, spec: AnalysisSpec,
                 releases: list[tuple[str, SiteAggregate]]) -> dict[str, Any]:

@@ -43,12 +43,51 @@ NON_PERSON_KINDS: Mapping[str, frozenset[str]] = MappingProxyType({
 })
 
 
+MEMBER_AXIS = "member_of:"  # + a cohort's fingerprint: the axis of membership (yes / no)
+
+
+class TableScope(BaseModel):
+    """Which persons a table counts and what it classifies them by, in words shared by every
+    analysis, so the site can tie the tables of *different* analyses of one release together
+    (a characterization by sex and a contingency table by sex x outcome of the same cohort)
+    and suppress across them. It is the site's own note: it is never serialised, so it never
+    leaves the site (``CountTable.scope`` is excluded from every dump).
+
+    ``cohort`` is the definition fingerprint of the cohort whose persons (each once, at
+    first entry) are counted; the site may replace it by a fingerprint of the members, so
+    two definitions with the same persons are tied too. ``subset`` narrows them ("" : all
+    of them; otherwise a stable description, for example persons with a value of one
+    variable). ``axes`` names what each of the table's dimensions classifies by: two tables
+    share an axis name only if their keys on it mean the same. A scoped table lists every
+    non-zero cell (an unlisted key is an exact zero), so its cells add up to its persons.
+
+    ``coarser`` (one-dimension tables only): other axes the table also classifies by, each
+    with the map from its keys to that axis's keys (many to one), for a table finer than
+    another analysis's (covariates' five-year age groups under characterization's ten-year
+    bands; its concept ids of sex under ``male``/``female``/``unknown``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cohort: str
+    subset: str = ""
+    axes: tuple[str, ...] = ()
+    coarser: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_dimension(self) -> TableScope:
+        if self.coarser and len(self.axes) != 1:
+            raise ValueError("only a one-dimension table may name coarser axes")
+        return self
+
+
 class CountTable(BaseModel):
     """Counts (of persons, unless ``unit`` says otherwise) by zero or more dimensions.
 
     ``margin`` is the key of the table whose single cell these cells add up to (for example
     the cohort's person count); secondary suppression uses it, so a suppressed cell cannot
-    be recovered by subtraction.
+    be recovered by subtraction. ``scope`` (site-only, never serialised) says which persons
+    it counts by what, for suppression across the analyses of one release.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +98,14 @@ class CountTable(BaseModel):
     margin: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     unit: Unit = "persons"
+    scope: TableScope | None = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _scope_fits(self) -> CountTable:
+        if self.scope is not None and len(self.scope.axes) != len(self.dims):
+            raise ValueError(f"{self.name}: scope names {len(self.scope.axes)} axes for "
+                             f"{len(self.dims)} dimensions")
+        return self
 
     def value(self, *key: str) -> int | None:
         for cell in self.cells:

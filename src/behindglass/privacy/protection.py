@@ -40,6 +40,15 @@ MAX_TRIALS = 40  # candidates tried, cheapest first, before spreading to pinning
 _EPS = 1e-6
 
 
+class Unprotectable(DisclosureError):
+    """A small cell that no further suppression can protect: its analysis is refused."""
+
+    def __init__(self, ref: CellRef) -> None:
+        self.ref = ref
+        super().__init__(f"table {ref[0]!r}: no further cell can be suppressed to protect a "
+                         "small cell; refused")
+
+
 @dataclass(frozen=True)
 class Relation:
     """``sum(coef * count) == 0`` (or ``<= 0``) over released or suppressed cells."""
@@ -320,8 +329,7 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
             extra = _next(p, system, values, relations, margin_set, cache)
             if not extra:
                 if values.get(p) != 0:
-                    raise DisclosureError(f"table {p[0]!r}: no further cell can be "
-                                          "suppressed to protect a small cell; refused")
+                    raise Unprotectable(p)
                 # a zero pinned by relations among hidden cells alone: an unlisted cell of
                 # another table already says it is zero (the convention); a zero is no one
                 break

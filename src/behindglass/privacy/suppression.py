@@ -11,6 +11,13 @@ each primary cell finds an interval at least ``min_cell`` wide (``docs/suppressi
 For one table under a shown margin that is the classic rule: at least two cells hidden,
 holding at least the minimum cell size between them.
 
+The relations reach across the analyses of one release (:func:`enforce_release`): tables
+of different analyses that count the same persons (their :class:`~behindglass.core.
+aggregates.TableScope`) are tied too (:mod:`behindglass.privacy.linkage`), so a cell hidden
+in a characterization by sex stays hidden beside a contingency table by sex x outcome of
+the same cohort. An analysis whose small cell no suppression can protect is refused alone;
+the others are protected again without it.
+
 In a table keyed by open-ended values with no margin (a top-concepts list), a suppressed
 cell is dropped altogether: even its key would tell that a few persons at this site have
 that concept.
@@ -23,54 +30,116 @@ treated as persons here, and refused by the site's last gate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, person_level
+from behindglass.core.errors import DisclosureError
 from behindglass.core.policy import DisclosurePolicy
-from behindglass.privacy.protection import CellRef, complement, derive_relations
+from behindglass.privacy.linkage import Scoped, cross_relations, qualified, qualify, unqualify
+from behindglass.privacy.protection import (
+    CellRef,
+    Relation,
+    Unprotectable,
+    complement,
+    derive_relations,
+)
 
 
-def _primary(table: CountTable, min_cell: int) -> set[CellRef]:
+def _primary(name: str, table: CountTable, min_cell: int) -> set[CellRef]:
     # a cell the analysis already suppressed is protected as if it were small
-    return {(table.name, c.key) for c in table.cells
-            if c.count is None or c.count < min_cell}
+    return {(name, c.key) for c in table.cells if c.count is None or c.count < min_cell}
 
 
-def _released(table: CountTable, hidden: set[CellRef]) -> CountTable:
-    cells = [Cell(key=c.key, suppressed=True) if (table.name, c.key) in hidden else c
+def _released(table: CountTable, name: str, hidden: set[CellRef]) -> CountTable:
+    cells = [Cell(key=c.key, suppressed=True) if (name, c.key) in hidden else c
              for c in table.cells]
     labels = table.labels
     if table.dims and table.margin is None:
         cells = [c for c in cells if not c.suppressed]
         kept = {" / ".join(c.key) for c in cells}
         labels = {k: v for k, v in labels.items() if k in kept}
-    return table.model_copy(update={"cells": tuple(cells), "labels": labels})
+    return table.model_copy(update={"cells": tuple(cells), "labels": labels, "scope": None})
+
+
+def _persons(aggregate: SiteAggregate) -> list[CountTable]:
+    return [t for t in aggregate.tables if person_level(t, aggregate.kind)]
+
+
+def _hide(release: Sequence[tuple[int, SiteAggregate]], policy: DisclosurePolicy
+          ) -> tuple[set[CellRef], set[CellRef]]:
+    """The cells to suppress across ``release`` (positions and aggregates): primary, added."""
+    primary: set[CellRef] = set()
+    for pos, agg in release:
+        for t in _persons(agg):
+            primary |= _primary(qualify(pos, t.name), t, policy.min_cell)
+    if not primary or not policy.secondary_suppression:
+        return primary, set()
+    values: dict[CellRef, int] = {}
+    margins: set[CellRef] = set()
+    relations: list[Relation] = []
+    scoped: list[Scoped] = []
+    for pos, agg in release:
+        tables = _persons(agg)
+        for t in tables:
+            name = qualify(pos, t.name)
+            values.update({(name, c.key): c.count for c in t.cells if c.count is not None})
+            if not t.dims and len(t.cells) == 1:
+                margins.add((name, ()))
+            if t.scope is not None:
+                scoped.append(Scoped(pos, t))
+        relations += qualified(derive_relations(tables, agg.kind), pos)
+    relations += cross_relations(scoped)
+    return primary, complement(values, primary, relations, policy.min_cell, margins)
+
+
+def _note(aggregate: SiteAggregate, pos: int, policy: DisclosurePolicy,
+          added: set[CellRef]) -> tuple[str, ...]:
+    small = sum(1 for t in _persons(aggregate) for c in t.cells
+                if c.count is not None and c.count < policy.min_cell)
+    more = sum(1 for name, _ in added if unqualify(name)[0] == pos)
+    if not (small or more):
+        return aggregate.notes
+    return (*aggregate.notes,
+            f"{small} cell(s) below {policy.min_cell} suppressed"
+            + (f"; {more} more suppressed so they cannot be derived from totals"
+               if more else ""))
+
+
+def enforce_release(aggregates: Sequence[SiteAggregate], policy: DisclosurePolicy
+                    ) -> list[SiteAggregate | DisclosureError]:
+    """Each of ``aggregates`` (the analyses of one release) as the site may release it
+    under ``policy``, or why it may not be released. Suppression is worked out over all of
+    them at once, so no hidden cell can be derived from another analysis's tables."""
+    out: dict[int, SiteAggregate | DisclosureError] = {}
+    live = list(enumerate(aggregates))
+    while True:
+        try:
+            primary, added = _hide(live, policy)
+            break
+        except Unprotectable as exc:  # that analysis alone is refused; the rest again
+            pos, table = unqualify(exc.ref[0])
+            out[pos] = Unprotectable((table, exc.ref[1]))
+        except DisclosureError as exc:  # not any one analysis's fault: none is released
+            out.update({pos: exc for pos, _ in live})
+            live = []
+            continue
+        live = [(p, a) for p, a in live if p not in out]
+    hidden = primary | added
+    for pos, agg in live:
+        tables = tuple(_released(t, qualify(pos, t.name), hidden)
+                       if person_level(t, agg.kind) else t.model_copy(update={"scope": None})
+                       for t in agg.tables)  # counts of checks: no person rule applies
+        out[pos] = agg.model_copy(update={"tables": tables,
+                                          "notes": _note(agg, pos, policy, added)})
+    return [out[i] for i in range(len(aggregates))]
 
 
 def enforce(aggregate: SiteAggregate, policy: DisclosurePolicy) -> SiteAggregate:
-    """Return the aggregate as the site may release it under ``policy``."""
-    persons = [t for t in aggregate.tables if person_level(t, aggregate.kind)]
-    primary: set[CellRef] = set()
-    for table in persons:
-        primary |= _primary(table, policy.min_cell)
-    added: set[CellRef] = set()
-    if primary and policy.secondary_suppression:
-        values = {(t.name, c.key): c.count for t in persons for c in t.cells
-                  if c.count is not None}
-        margins = {(t.name, ()) for t in persons if not t.dims and len(t.cells) == 1}
-        added = complement(values, primary, derive_relations(persons, aggregate.kind),
-                           policy.min_cell, margins)
-    hidden = primary | added
-    small = sum(1 for t in persons for c in t.cells if c.count is not None
-                and c.count < policy.min_cell)
-    released = tuple(_released(t, hidden) if person_level(t, aggregate.kind) else t
-                     for t in aggregate.tables)  # counts of checks: no person rule applies
-    notes = list(aggregate.notes)
-    if small or added:
-        notes.append(
-            f"{small} cell(s) below {policy.min_cell} suppressed"
-            + (f"; {len(added)} more suppressed so they cannot be derived from totals"
-               if added else "")
-        )
-    return aggregate.model_copy(update={"tables": released, "notes": tuple(notes)})
+    """Return the aggregate as the site may release it under ``policy`` (alone)."""
+    (result,) = enforce_release([aggregate], policy)
+    if isinstance(result, DisclosureError):
+        raise result
+    return result
 
 
 def smallest_released(aggregate: SiteAggregate) -> int | None:

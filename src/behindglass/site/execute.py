@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
@@ -27,6 +27,7 @@ from behindglass.core.messages import Refusal, Task
 from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.sitedata import DqReportLike, SiteContext, SiteData
 from behindglass.core.study import AnalysisSpec, DataQualityRequirement
+from behindglass.site.scopes import by_members
 
 log = logging.getLogger("behindglass.site")
 
@@ -42,7 +43,10 @@ class SiteAnalysis(Protocol):
 
 
 Catalog = Callable[[str], SiteAnalysis]
-Enforce = Callable[[SiteAggregate, DisclosurePolicy], SiteAggregate]
+# the site's suppression over the analyses of one release: each one's releasable form, or
+# why it may not be released (privacy.suppression.enforce_release)
+Enforce = Callable[[Sequence[SiteAggregate], DisclosurePolicy],
+                   "list[SiteAggregate | DisclosureError]"]
 # called as decide(analysis name, kind, "run" | "refuse", reason or None)
 DecisionHook = Callable[[str, str, Decision, "str | None"], None]
 
@@ -68,9 +72,9 @@ class Execution:
 
 def installed() -> tuple[Catalog, Enforce]:
     from behindglass.analyses.catalog import get_analysis
-    from behindglass.privacy.suppression import enforce
+    from behindglass.privacy.suppression import enforce_release
 
-    return get_analysis, enforce
+    return get_analysis, enforce_release
 
 
 def check_disclosable(agg: SiteAggregate, spec: AnalysisSpec, policy: DisclosurePolicy) -> None:
@@ -203,6 +207,7 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
                 refuse(spec, reason)
             return out
     wanted = task.analyses
+    ran: list[tuple[AnalysisSpec, SiteAggregate]] = []
     for spec in task.study.analyses:
         if wanted is not None and spec.name not in wanted:
             continue
@@ -230,17 +235,42 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
             raw = analysis.local(site, spec)
             if guard is not None:
                 raw = guard.noise(task, spec, raw)
-            released = enforce(raw, policy)
-            if guard is not None:
-                released = guard.after(task, released)
-            check_disclosable(released, spec, policy)
         except Exception as exc:  # each analysis fails alone; the reason stays generic
-            if not isinstance(exc, SpecError | DisclosureError):
-                _log_failure(spec, exc)
-            refuse(spec, _safe_reason(spec, exc))
+            _refuse_failed(refuse, spec, exc)
+            continue
+        ran.append((spec, raw))
+    for (spec, _), result in zip(ran, _suppress(ran, task, data, policy, enforce), strict=True):
+        try:
+            if isinstance(result, Exception):
+                raise result
+            released = result if guard is None else guard.after(task, result)
+            check_disclosable(released, spec, policy)
+        except Exception as exc:
+            _refuse_failed(refuse, spec, exc)
             continue
         out.aggregates.append(released)
     return out
+
+
+def _suppress(ran: list[tuple[AnalysisSpec, SiteAggregate]], task: Task, data: SiteData,
+              policy: DisclosurePolicy, enforce: Enforce
+              ) -> list[SiteAggregate | DisclosureError] | list[Exception]:
+    """Suppression over every analysis at once: a cell hidden in one cannot be read off
+    another. A failure of the step itself refuses every analysis (none is judged safe)."""
+    raws = [raw for _, raw in ran]
+    try:
+        raws = by_members(raws, task.study.cohorts, getattr(data, "person_ids", None))
+        return enforce(raws, policy)
+    except Exception as exc:
+        _log_failure_of("suppression across the analyses of the task", exc)
+        return [exc] * len(raws)
+
+
+def _refuse_failed(refuse: Callable[[AnalysisSpec, str], None], spec: AnalysisSpec,
+                   exc: BaseException) -> None:
+    if not isinstance(exc, SpecError | DisclosureError):
+        _log_failure(spec, exc)
+    refuse(spec, _safe_reason(spec, exc))
 
 
 def summarize(agg: SiteAggregate) -> dict[str, Any]:
