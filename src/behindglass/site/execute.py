@@ -1,8 +1,9 @@
 """Running one task at a site: catalog analysis, site store, disclosure control.
 
 For every analysis request in the task's study: look the kind up in the site's *own*
-catalog, validate its parameters, run its local half on the site store, apply the site's
-disclosure policy, then check the result once more before it may leave. Anything that
+catalog, validate its parameters, run its local half on the site store; then apply the
+site's suppression to all of the task's outputs at once (so no hidden cell of one can be
+derived from another's tables), and check each result once more before it may leave. Anything that
 goes wrong becomes a :class:`~behindglass.core.messages.Refusal` whose reason is built from
 the spec and the policy only, never from an exception message of the store (a database
 error can quote a value from a row).
