@@ -295,7 +295,7 @@ def test_person_counts_cannot_be_sneaked_out_as_checks() -> None:
     out = execute_task(task(study([spec])),
                        object(), POLICY,  # type: ignore[arg-type]
                        catalog=lambda kind: Sneak(),
-                       enforce=lambda aggs, policy: list(aggs))  # a broken enforce: the gate holds
+                       enforce=lambda aggs, policy, prior: list(aggs))  # broken: the gate holds
     assert out.aggregates == []
     assert "may not release" in out.refusals[0].reason
 

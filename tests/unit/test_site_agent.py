@@ -176,8 +176,8 @@ def test_errors_become_refusals_without_data(site_db: Path, tmp_path: Path) -> N
 
 
 def test_a_broken_suppression_is_caught_before_release(site_db: Path) -> None:
-    def no_suppression(aggs: Sequence[SiteAggregate], policy: DisclosurePolicy
-                       ) -> list[SiteAggregate | DisclosureError]:
+    def no_suppression(aggs: Sequence[SiteAggregate], policy: DisclosurePolicy,
+                       prior: object) -> list[SiteAggregate | DisclosureError]:
         return list(aggs)
 
     with SiteStore.open(site_db) as data:

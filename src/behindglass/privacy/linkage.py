@@ -23,6 +23,17 @@ from behindglass.core.aggregates import CountTable, TableScope
 from behindglass.privacy.protection import CellRef, Relation
 
 
+@dataclass(frozen=True)
+class Prior:
+    """One earlier release's scoped person tables (true counts) and the cells it hid, as
+    :mod:`behindglass.privacy.table_memory` keeps them."""
+
+    label: str
+    kind: str
+    tables: tuple[CountTable, ...]
+    hidden: frozenset[tuple[str, tuple[str, ...]]]  # (table name, cell key)
+
+
 def qualify(position: int, table: str) -> str:
     """The release-wide name of table ``table`` of the aggregate at ``position``."""
     return f"{position}\x1f{table}"

@@ -301,7 +301,8 @@ def intervals(relations: Sequence[Relation], shown: Mapping[CellRef, int],
 # -- complementary suppression ---------------------------------------------------------------
 def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
                relations: Sequence[Relation], width: int,
-               margins: Iterable[CellRef] = ()) -> set[CellRef]:
+               margins: Iterable[CellRef] = (), fixed: Iterable[CellRef] = ()
+               ) -> set[CellRef]:
     """Cells to suppress besides ``primary`` so that every primary cell is protected.
 
     ``values`` are the true counts of every cell the relations name. A candidate is a shown
@@ -310,6 +311,7 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
     cell pinned by two relations at once), the cheapest shown cell of every relation that
     pins a hidden cell is taken, so the next round can close the loop. One-cell margins
     (``margins``) come last, so the cohort size stays shown whenever other cells can do.
+    ``fixed`` cells were shown in an earlier release: they are never chosen.
     """
     hidden = set(primary)
     # a relation that is not true helps no attacker; one over a cell suppressed before we
@@ -317,7 +319,7 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
     relations = [r for r in relations if all(ref in values or ref in hidden for ref, _ in r.terms)
                  and (any(ref not in values for ref, _ in r.terms) or r.holds(values))]
     added: set[CellRef] = set()
-    margin_set = set(margins)
+    margin_set, fixed_set = set(margins), set(fixed)
     cache: dict[tuple[object, ...], Interval] = {}
     # one primary cell at a time: suppressing more only widens every interval, so a cell
     # once protected stays protected while the next ones are worked on
@@ -326,7 +328,7 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
         while True:
             if system.cap(p, values) >= width and protected(system.interval(p), width):
                 break
-            extra = _next(p, system, values, relations, margin_set, cache)
+            extra = _next(p, system, values, relations, margin_set, fixed_set, cache)
             if not extra:
                 if values.get(p) != 0:
                     raise Unprotectable(p)
@@ -340,11 +342,12 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
 
 
 def _next(p: CellRef, system: _System, values: Mapping[CellRef, int],
-          relations: Sequence[Relation], margins: set[CellRef],
+          relations: Sequence[Relation], margins: set[CellRef], fixed: set[CellRef],
           cache: dict[tuple[object, ...], Interval]) -> set[CellRef]:
     """The next cells to suppress for ``p`` (none: nothing left that could help)."""
     _, rels = system.component(p)
-    near = {r for i in rels for r, _ in relations[i].terms if r not in system.hidden}
+    near = {r for i in rels for r, _ in relations[i].terms
+            if r not in system.hidden and r not in fixed}
     # smallest count first, ties in the order the release lists its cells
     order = {r: i for i, r in enumerate(values)}
     cost = {r: (r in margins, values[r], order[r]) for r in near}
@@ -362,8 +365,7 @@ def _next(p: CellRef, system: _System, values: Mapping[CellRef, int],
     for i in rels:
         rel = relations[i]
         if sum(r in system.hidden for r, _ in rel.terms) == 1:
-            options = sorted((r for r, _ in rel.terms if r not in system.hidden),
-                             key=cost.__getitem__)
+            options = sorted((r for r, _ in rel.terms if r in near), key=cost.__getitem__)
             if options:
                 spread.add(options[0])  # margins sort last
     if spread:

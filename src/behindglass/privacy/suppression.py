@@ -35,7 +35,14 @@ from collections.abc import Sequence
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, person_level
 from behindglass.core.errors import DisclosureError
 from behindglass.core.policy import DisclosurePolicy
-from behindglass.privacy.linkage import Scoped, cross_relations, qualified, qualify, unqualify
+from behindglass.privacy.linkage import (
+    Prior,
+    Scoped,
+    cross_relations,
+    qualified,
+    qualify,
+    unqualify,
+)
 from behindglass.privacy.protection import (
     CellRef,
     Relation,
@@ -43,6 +50,10 @@ from behindglass.privacy.protection import (
     complement,
     derive_relations,
 )
+
+# the same words whichever earlier release and cell it is: naming either would point at it
+EARLIER = ("refused: together with an earlier release to you or to this study, this result "
+           "would let a suppressed cell be derived; ask the site's steward")
 
 
 def _primary(name: str, table: CountTable, min_cell: int) -> set[CellRef]:
@@ -65,21 +76,24 @@ def _persons(aggregate: SiteAggregate) -> list[CountTable]:
     return [t for t in aggregate.tables if person_level(t, aggregate.kind)]
 
 
-def _hide(release: Sequence[tuple[int, SiteAggregate]], policy: DisclosurePolicy
-          ) -> tuple[set[CellRef], set[CellRef]]:
-    """The cells to suppress across ``release`` (positions and aggregates): primary, added."""
+def _hide(release: Sequence[tuple[int, SiteAggregate]], policy: DisclosurePolicy,
+          prior: Sequence[tuple[int, Prior]] = ()) -> tuple[set[CellRef], set[CellRef]]:
+    """The cells to suppress across ``release`` (positions and aggregates): primary, added.
+    The ``prior`` releases' hidden cells are protected too; their shown cells are fixed."""
     primary: set[CellRef] = set()
     for pos, agg in release:
         for t in _persons(agg):
             primary |= _primary(qualify(pos, t.name), t, policy.min_cell)
-    if not primary or not policy.secondary_suppression:
+    earlier = {(qualify(pos, name), key) for pos, p in prior for name, key in p.hidden}
+    if not (primary or earlier) or not policy.secondary_suppression:
         return primary, set()
     values: dict[CellRef, int] = {}
     margins: set[CellRef] = set()
     relations: list[Relation] = []
     scoped: list[Scoped] = []
-    for pos, agg in release:
-        tables = _persons(agg)
+    parts = [(pos, agg.kind, _persons(agg)) for pos, agg in release]
+    parts += [(pos, p.kind, list(p.tables)) for pos, p in prior]
+    for pos, kind, tables in parts:
         for t in tables:
             name = qualify(pos, t.name)
             values.update({(name, c.key): c.count for c in t.cells if c.count is not None})
@@ -87,9 +101,12 @@ def _hide(release: Sequence[tuple[int, SiteAggregate]], policy: DisclosurePolicy
                 margins.add((name, ()))
             if t.scope is not None:
                 scoped.append(Scoped(pos, t))
-        relations += qualified(derive_relations(tables, agg.kind), pos)
+        relations += qualified(derive_relations(tables, kind), pos)
     relations += cross_relations(scoped)
-    return primary, complement(values, primary, relations, policy.min_cell, margins)
+    fixed = {(qualify(pos, t.name), c.key) for pos, p in prior for t in p.tables
+             for c in t.cells} - earlier
+    return primary, complement(values, primary | earlier, relations, policy.min_cell,
+                               margins, fixed)
 
 
 def _note(aggregate: SiteAggregate, pos: int, policy: DisclosurePolicy,
@@ -105,20 +122,38 @@ def _note(aggregate: SiteAggregate, pos: int, policy: DisclosurePolicy,
                if more else ""))
 
 
-def enforce_release(aggregates: Sequence[SiteAggregate], policy: DisclosurePolicy
-                    ) -> list[SiteAggregate | DisclosureError]:
+def _blamed(pos: int, live: Sequence[tuple[int, SiteAggregate]],
+            prior: Sequence[tuple[int, Prior]]) -> list[int]:
+    """The analyses of the release that describe the persons of earlier release ``pos``."""
+    cohorts = {t.scope.cohort for p, earlier in prior if p == pos for t in earlier.tables
+               if t.scope is not None}
+    return [p for p, agg in live
+            if any(t.scope is not None and t.scope.cohort in cohorts for t in agg.tables)]
+
+
+def enforce_release(aggregates: Sequence[SiteAggregate], policy: DisclosurePolicy,
+                    prior: Sequence[Prior] = ()) -> list[SiteAggregate | DisclosureError]:
     """Each of ``aggregates`` (the analyses of one release) as the site may release it
     under ``policy``, or why it may not be released. Suppression is worked out over all of
-    them at once, so no hidden cell can be derived from another analysis's tables."""
+    them at once, so no hidden cell can be derived from another analysis's tables, nor,
+    with ``prior`` (earlier releases of the same persons to the same researcher or study,
+    :mod:`.table_memory`), from the tables released before."""
     out: dict[int, SiteAggregate | DisclosureError] = {}
     live = list(enumerate(aggregates))
+    earlier = [(-1 - j, p) for j, p in enumerate(prior)]  # positions apart from the release
     while True:
         try:
-            primary, added = _hide(live, policy)
+            primary, added = _hide(live, policy, earlier)
             break
         except Unprotectable as exc:  # that analysis alone is refused; the rest again
             pos, table = unqualify(exc.ref[0])
-            out[pos] = Unprotectable((table, exc.ref[1]))
+            if pos >= 0:
+                out[pos] = Unprotectable((table, exc.ref[1]))
+            else:  # an earlier hidden cell: the analyses of its persons are refused
+                blamed = _blamed(pos, live, earlier)
+                out.update({p: DisclosureError(EARLIER) for p in blamed})
+                if not blamed:  # nothing here touches it: it is no longer this release's
+                    earlier = [(p, e) for p, e in earlier if p != pos]
         except DisclosureError as exc:  # not any one analysis's fault: none is released
             out.update({pos: exc for pos, _ in live})
             live = []

@@ -38,6 +38,7 @@ from behindglass.governance.audit import AuditLog
 from behindglass.governance.identity import load_roster
 from behindglass.privacy.budget import EpsilonBudget
 from behindglass.privacy.ledger import ReleaseLedger
+from behindglass.privacy.table_memory import TableMemory
 from behindglass.site.execute import (
     Catalog,
     Decision,
@@ -151,7 +152,8 @@ class SiteAgent:
             return SiteGuard(self.site_policy), None
         guard = SiteGuard(self.site_policy, ledger=ReleaseLedger(self.home.ledger_path),
                           ledger_key=self.home.ledger_key(),
-                          budget=EpsilonBudget(self.home.budget_path))
+                          budget=EpsilonBudget(self.home.budget_path),
+                          memory=TableMemory(self.home.tables_path))
         steward = Stewardship(store=ApprovalStore(self.home.approvals_path),
                               policy=self.site_policy, link=self._link, audit=self._audit,
                               site=self.name)
@@ -168,6 +170,8 @@ class SiteAgent:
             self._steward.store.close()
         if self._guard.ledger is not None:
             self._guard.ledger.close()  # the budget opens a connection per charge
+        if self._guard.memory is not None:
+            self._guard.memory.close()
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM stop the agent: at once while waiting, after the current task

@@ -28,6 +28,7 @@ from behindglass.core.messages import Refusal, Task
 from behindglass.core.policy import DisclosurePolicy
 from behindglass.core.sitedata import DqReportLike, SiteContext, SiteData
 from behindglass.core.study import AnalysisSpec, DataQualityRequirement
+from behindglass.privacy.linkage import Prior
 from behindglass.site.scopes import by_members
 
 log = logging.getLogger("behindglass.site")
@@ -46,7 +47,7 @@ class SiteAnalysis(Protocol):
 Catalog = Callable[[str], SiteAnalysis]
 # the site's suppression over the analyses of one release: each one's releasable form, or
 # why it may not be released (privacy.suppression.enforce_release)
-Enforce = Callable[[Sequence[SiteAggregate], DisclosurePolicy],
+Enforce = Callable[[Sequence[SiteAggregate], DisclosurePolicy, Sequence[Prior]],
                    "list[SiteAggregate | DisclosureError]"]
 # called as decide(analysis name, kind, "run" | "refuse", reason or None)
 DecisionHook = Callable[[str, str, Decision, "str | None"], None]
@@ -61,6 +62,11 @@ class Guard(Protocol):
               aggregate: SiteAggregate) -> SiteAggregate: ...
 
     def after(self, task: Task, aggregate: SiteAggregate) -> SiteAggregate: ...
+
+    def recall(self, task: Task, cohorts: set[str]) -> list[Prior]: ...
+
+    def remember(self, task: Task, spec: AnalysisSpec, raw: SiteAggregate,
+                 released: SiteAggregate) -> None: ...
 
 
 @dataclass
@@ -240,12 +246,15 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
             _refuse_failed(refuse, spec, exc)
             continue
         ran.append((spec, raw))
-    for (spec, _), result in zip(ran, _suppress(ran, task, data, policy, enforce), strict=True):
+    raws, results = _suppress(ran, task, data, policy, enforce, guard)
+    for (spec, _), raw, result in zip(ran, raws, results, strict=True):
         try:
             if isinstance(result, Exception):
                 raise result
             released = result if guard is None else guard.after(task, result)
             check_disclosable(released, spec, policy)
+            if guard is not None:  # before it leaves: a later study is checked against it
+                guard.remember(task, spec, raw, result)
         except Exception as exc:
             _refuse_failed(refuse, spec, exc)
             continue
@@ -254,17 +263,22 @@ def execute_task(task: Task, data: SiteData, policy: DisclosurePolicy, *,
 
 
 def _suppress(ran: list[tuple[AnalysisSpec, SiteAggregate]], task: Task, data: SiteData,
-              policy: DisclosurePolicy, enforce: Enforce
-              ) -> list[SiteAggregate | DisclosureError] | list[Exception]:
-    """Suppression over every analysis at once: a cell hidden in one cannot be read off
-    another. A failure of the step itself refuses every analysis (none is judged safe)."""
+              policy: DisclosurePolicy, enforce: Enforce, guard: Guard | None
+              ) -> tuple[list[SiteAggregate], list[SiteAggregate | DisclosureError] |
+                         list[Exception]]:
+    """Suppression over every analysis at once, and the tables released earlier to the same
+    researcher or study that count the same persons: a cell hidden in one cannot be read
+    off another. Returns the outputs with their scopes by members, and each one's result.
+    A failure of the step itself refuses every analysis (none is judged safe)."""
     raws = [raw for _, raw in ran]
     try:
         raws = by_members(raws, task.study.cohorts, getattr(data, "person_ids", None))
-        return enforce(raws, policy)
+        cohorts = {t.scope.cohort for a in raws for t in a.tables if t.scope is not None}
+        prior = guard.recall(task, cohorts) if guard is not None and cohorts else []
+        return raws, enforce(raws, policy, prior)
     except Exception as exc:
         _log_failure_of("suppression across the analyses of the task", exc)
-        return [exc] * len(raws)
+        return raws, [exc] * len(raws)
 
 
 def _refuse_failed(refuse: Callable[[AnalysisSpec, str], None], spec: AnalysisSpec,

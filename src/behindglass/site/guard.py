@@ -10,6 +10,10 @@ budgets (``[privacy]``); then the site's suppression; then rounding
 (``disclosure.rounding``). Noise comes first so that suppression and rounding, which are
 post-processing, cannot weaken it, and no released count falls below the minimum cell.
 
+Around suppression, which works over all the task's analyses at once: the tables released
+earlier to the same researcher or study that count the same persons are recalled, so their
+hidden cells stay hidden; each table released is remembered (``TableMemory``).
+
 Each refusal reason is built from the policy and the spec only: it never says how many
 persons differ, nor which earlier release it was compared with.
 """
@@ -30,7 +34,9 @@ from behindglass.privacy.budget import EpsilonBudget
 from behindglass.privacy.dp import apply_dp
 from behindglass.privacy.fingerprints import fingerprint
 from behindglass.privacy.ledger import ReleaseLedger
+from behindglass.privacy.linkage import Prior
 from behindglass.privacy.rounding import round_counts
+from behindglass.privacy.table_memory import TableMemory
 
 # kinds whose output describes no persons, so no population to remember
 NO_POPULATION = frozenset({"data_quality"})
@@ -44,6 +50,7 @@ class SiteGuard:
     ledger: ReleaseLedger | None = None
     ledger_key: bytes = b""
     budget: EpsilonBudget | None = None
+    memory: TableMemory | None = None  # the tables released, for suppression across studies
 
     def lockout(self, researcher: str) -> str | None:
         """Why this researcher may not run anything here now (None: they may)."""
@@ -90,3 +97,15 @@ class SiteGuard:
     def after(self, task: Task, aggregate: SiteAggregate) -> SiteAggregate:
         """Rounding of the suppressed output."""
         return round_counts(aggregate, self.policy.disclosure)
+
+    def recall(self, task: Task, cohorts: set[str]) -> list[Prior]:
+        """Earlier releases to the researcher or in the study of the same persons."""
+        if self.memory is None:
+            return []
+        return self.memory.recall(task.researcher, task.study_id, cohorts)
+
+    def remember(self, task: Task, spec: AnalysisSpec, raw: SiteAggregate,
+                 released: SiteAggregate) -> None:
+        if self.memory is not None:
+            self.memory.remember(task.researcher, task.study_id,
+                                 f"{task.task_id}/{spec.name}", raw, released)

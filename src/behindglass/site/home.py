@@ -6,6 +6,7 @@
       policy.toml          the steward's policy (docs/policy.md)
       approvals.sqlite     study requests, decisions, held outputs
       ledger.sqlite        what was released to whom (membership fingerprints only)
+      tables.sqlite        the person tables released (scope, counts, cells hidden)
       budget.sqlite        differential-privacy epsilon spent per researcher and study
       audit/audit.jsonl    the hash-chained audit log (signed when keys/signing.key exists)
       keys/ledger.key      the key of the ledger's membership fingerprints (never leaves)
@@ -51,6 +52,10 @@ class SiteHome:
     @property
     def ledger_path(self) -> Path:
         return self.root / "ledger.sqlite"
+
+    @property
+    def tables_path(self) -> Path:
+        return self.root / "tables.sqlite"
 
     @property
     def budget_path(self) -> Path:

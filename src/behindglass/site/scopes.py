@@ -36,10 +36,10 @@ def by_members(aggregates: Sequence[SiteAggregate], cohorts: Mapping[str, Cohort
                person_ids: Callable[[Cohort], np.ndarray] | None) -> list[SiteAggregate]:
     """``aggregates`` with every scope naming its cohorts by their members.
 
-    ``person_ids`` is the store's ``person_ids(cohort)``. Only worth doing when two or more
-    analyses carry scopes; a fingerprint of a cohort not in ``cohorts`` stays as it is."""
+    ``person_ids`` is the store's ``person_ids(cohort)``; a fingerprint of a cohort not in
+    ``cohorts`` stays as it is."""
     scoped = [a for a in aggregates if any(t.scope is not None for t in a.tables)]
-    if len(scoped) < 2 or person_ids is None:
+    if not scoped or person_ids is None:
         return list(aggregates)
     wanted = _fingerprints(t.scope for a in scoped for t in a.tables if t.scope is not None)
     members = {c.fingerprint: _members(person_ids(c)) for c in cohorts.values()
