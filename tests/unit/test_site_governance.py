@@ -85,6 +85,12 @@ def test_a_rejected_study_is_refused_with_the_stewards_reason(site_db: Path,
     assert not release["aggregates"]
     assert {r["analysis"] for r in release["refusals"]} == {"Characterize", "CohortCount"}
     assert all("no protocol on file" in r["reason"] for r in release["refusals"])
+    # nor after a restart: the site remembers that the hub was told
+    again = SiteAgent(hub_url=link.hub_url, name="site-a", token="t", db_path=site_db,
+                      home=agent.home.root, link=link)  # type: ignore[arg-type, union-attr]
+    again._steward_turn()
+    again.close()
+    assert len(link.bodies) == 1
 
 
 def test_a_standing_rule_approves_without_a_steward(site_db: Path, tmp_path: Path) -> None:

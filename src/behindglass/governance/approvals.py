@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS journal (
     study_id TEXT, task_id TEXT, steward TEXT, rule TEXT, reason TEXT, digest TEXT,
     audited INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS journal_unaudited ON journal(audited, id);
+CREATE TABLE IF NOT EXISTS told (task_id TEXT PRIMARY KEY, time TEXT NOT NULL);
 """
 
 
@@ -313,6 +314,15 @@ class ApprovalStore(OutputReviews):
         rows = self._read("SELECT id, time, event, study_id, task_id, steward, rule, reason, "
                           "digest FROM journal WHERE audited = 0 ORDER BY id")
         return [dict(r) for r in rows]
+
+    def was_told(self, task_id: str) -> bool:
+        """Whether the hub was sent this task's refusal (a rejection, a withheld output)."""
+        return bool(self._read("SELECT 1 FROM told WHERE task_id = ?", (task_id,)))
+
+    def mark_told(self, task_id: str) -> None:
+        with self._write() as con:
+            con.execute("INSERT OR IGNORE INTO told (task_id, time) VALUES (?, ?)",
+                        (task_id, _now()))
 
     def mark_audited(self, ids: Iterable[int]) -> None:
         with self._write() as con:

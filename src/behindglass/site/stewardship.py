@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from behindglass.core.canonical import canonical_json, digest
@@ -47,7 +47,6 @@ class Stewardship:
     link: HubLink
     audit: Any
     site: str
-    _told: set[str] = field(default_factory=set)  # task ids whose refusal the hub has
 
     # -- round 0 and later rounds ------------------------------------------------------
     def admit(self, task: Task) -> Admit | str:
@@ -127,7 +126,7 @@ class Stewardship:
                 continue
             run(task)
         for request in self.store.list(["rejected"]):
-            if request.task_id not in self._told:
+            if not self.store.was_told(request.task_id):
                 task = self.store.task(request.study_id)
                 self._refuse(task, _rejected(request), send)
         for output in self.store.passed_not_sent():
@@ -136,7 +135,7 @@ class Stewardship:
             send(task.model_copy(update={"task_id": output.task_id}), body)
             self.store.mark_sent(output.task_id)
         for output in self.store.outputs(["withheld"]):
-            if output.task_id not in self._told:
+            if not self.store.was_told(output.task_id):
                 task = self.store.task(output.study_id)
                 reason = (f"withheld by site {self.site}'s output review: {output.reason}")
                 self._refuse(task.model_copy(update={"task_id": output.task_id}), reason, send)
@@ -154,7 +153,7 @@ class Stewardship:
     def _refuse(self, task: Task, reason: str, send: Callable[[Task, bytes], None]) -> None:
         release = refusal(task, self.site, reason, None)
         send(task, canonical_json(release.model_dump(mode="json")).encode("utf-8"))
-        self._told.add(task.task_id)
+        self.store.mark_told(task.task_id)  # kept: a restarted agent does not send it again
 
 
 def _rejected(request: Request) -> str:
