@@ -7,6 +7,7 @@ mechanism cannot fail them, and a missing or mis-scaled one cannot pass them.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import statistics
 
@@ -22,10 +23,11 @@ from behindglass.analyses.descriptive import (
     release_descriptive,
 )
 from behindglass.core.aggregates import Cell, CountTable, SiteAggregate, StatsBlock
+from behindglass.core.cohort import Cohort
 from behindglass.core.errors import DisclosureError
-from behindglass.core.messages import Release
-from behindglass.core.policy import DisclosurePolicy, PrivacyRules
-from behindglass.core.study import AnalysisSpec
+from behindglass.core.messages import Release, Task
+from behindglass.core.policy import DisclosurePolicy, PrivacyRules, SitePolicy
+from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.privacy.dp import (
     apply_dp,
     count_measurement,
@@ -33,6 +35,7 @@ from behindglass.privacy.dp import (
     value_measurement,
 )
 from behindglass.privacy.suppression import enforce
+from behindglass.site.guard import SiteGuard
 
 LAPLACE = PrivacyRules(enabled=True, mechanism="laplace", epsilon=1.0)
 GAUSSIAN = PrivacyRules(enabled=True, mechanism="gaussian", epsilon=1.0, delta=1e-6)
@@ -210,6 +213,9 @@ def test_continuous_covariates_are_withheld() -> None:
 
 
 # -- descriptive -----------------------------------------------------------------------------
+TASK = Task(task_id="t", study_id="s", site="x", researcher="r", created=dt.datetime.now(dt.UTC),
+            study=StudySpec(title="t", cohorts={"c": Cohort.everyone()}, analyses=(
+                AnalysisSpec(kind="descriptive", name="D", cohort="c"),)))
 AGE = Variable(name="age", variable="age", edges=tuple(float(e) for e in DEFAULT_EDGES["age"]))
 
 
@@ -232,6 +238,24 @@ def test_descriptive_mean_and_sd_are_noisy_but_close() -> None:
     # sensitivities from OpenDP's make_sum: 90 for the sum, 45^2 about the centre
     assert scales["moments:age/sum"] == pytest.approx(sum_sensitivity(0, 90) / 0.25)
     assert scales["moments:age/sum_sq"] == pytest.approx(sum_sensitivity(0, 45**2) / 0.25)
+
+
+def test_the_site_finds_a_descriptive_releases_bounds_on_the_release_itself() -> None:
+    """The descriptive output carries its variables' bounds (site-only): the site's guard
+    noises it without knowing the analysis kind, and what is released carries none."""
+    ages = np.random.default_rng(3).uniform(20, 80, 2_000)
+    raw = descriptive(ages)
+    assert raw.bounds == {"age": AGE.edges}
+    assert "bounds" not in raw.to_dict() and "bounds" not in raw.model_dump_json()
+    guard = SiteGuard(SitePolicy(privacy=PrivacyRules(enabled=True)))
+    noisy = guard.noise(TASK, AnalysisSpec(kind="descriptive", name="D", cohort="c"), raw)
+    assert noisy.privacy is not None and noisy.block("moments:age").values != \
+        raw.block("moments:age").values
+    assert enforce(noisy, DisclosurePolicy()).bounds == {}
+    # without bounds there is nothing to clamp to: refused, not released unclamped
+    with pytest.raises(DisclosureError, match="needs its bin edges"):
+        guard.noise(TASK, AnalysisSpec(kind="descriptive", name="D", cohort="c"),
+                    raw.model_copy(update={"bounds": {}}))
 
 
 def test_descriptive_histogram_noises_empty_bins_too() -> None:

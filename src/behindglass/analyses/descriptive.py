@@ -250,7 +250,8 @@ def release_descriptive(name: str, persons: int, columns: dict[str, np.ndarray],
         stats += s
         notes += [note] if note else []
     return SiteAggregate(analysis=name, kind=KIND, tables=tuple(tables), stats=tuple(stats),
-                         notes=tuple(notes))
+                         notes=tuple(notes),
+                         bounds={v.name: tuple(v.edges) for v in params.variables})
 
 
 def _scopes(site: SiteContext, spec: AnalysisSpec, p: DescriptiveParams

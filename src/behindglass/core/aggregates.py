@@ -190,6 +190,11 @@ class SiteAggregate(BaseModel):
     stats: tuple[StatsBlock, ...] = ()
     notes: tuple[str, ...] = ()
     privacy: PrivacyNote | None = None  # set when the site released it under DP
+    # site-only, never serialised: for each variable whose values the statistics sum, the
+    # bounds the request set on those values (a descriptive request's bin edges), which
+    # differential privacy clamps to
+    bounds: dict[str, tuple[float, ...]] = Field(default_factory=dict, exclude=True,
+                                                 repr=False)
 
     def block(self, name: str) -> StatsBlock:
         for b in self.stats:

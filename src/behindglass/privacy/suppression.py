@@ -164,7 +164,7 @@ def enforce_release(aggregates: Sequence[SiteAggregate], policy: DisclosurePolic
         tables = tuple(_released(t, qualify(pos, t.name), hidden)
                        if person_level(t, agg.kind) else t.model_copy(update={"scope": None})
                        for t in agg.tables)  # counts of checks: no person rule applies
-        out[pos] = agg.model_copy(update={"tables": tables,
+        out[pos] = agg.model_copy(update={"tables": tables, "bounds": {},  # site-only
                                           "notes": _note(agg, pos, policy, added)})
     return [out[i] for i in range(len(aggregates))]
 

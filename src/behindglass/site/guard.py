@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from behindglass.analyses.descriptive import descriptive_params
 from behindglass.core.aggregates import SiteAggregate
 from behindglass.core.errors import DisclosureError
 from behindglass.core.messages import Task
@@ -84,10 +83,7 @@ class SiteGuard:
         rules = self.policy.privacy
         if not rules.enabled:
             return aggregate
-        edges = None
-        if spec.kind == "descriptive":
-            edges = {v.name: v.edges for v in descriptive_params(spec).variables}
-        aggregate, epsilon = apply_dp(aggregate, rules, edges=edges,
+        aggregate, epsilon = apply_dp(aggregate, rules, edges=aggregate.bounds or None,
                                       min_cell=self.policy.disclosure.min_cell)
         if epsilon > 0 and self.budget is not None:
             self.budget.charge(task.researcher, task.study_id, epsilon, rules,
