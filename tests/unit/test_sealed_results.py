@@ -278,6 +278,19 @@ def test_the_hub_stores_only_ciphertext_and_the_sdk_opens_it(hub: SignedHub,
         open_results(cooked, alice)
 
 
+def test_a_sealed_study_refused_at_a_site_shows_refused(hub: SignedHub) -> None:
+    r = submit_sealed(hub, sealed_json())
+    study_id, task = r.json()["study_id"], claim(hub)
+    refused = _release(task.task_id).model_copy(update={"aggregates": ()})
+    r = _post(hub, task, refused)
+    assert r.status_code == 200 and r.json()["state"] == "refused", r.text
+    got = hub.client.get(f"{API}/studies/{study_id}/results", headers=hub.headers("alice"))
+    received = StudyResults.model_validate(got.json())
+    alice = EncryptionKey.load(hub.ids["out"] / "researchers/alice/keys/encryption.key")
+    opened = open_results(received, alice)
+    assert opened["CohortCount"].refusals[0].reason == "below 11"
+
+
 def test_a_sealed_release_for_an_unsealed_study_is_refused(hub: SignedHub) -> None:
     spec = study_json(sites=["site-a"])
     assert submit_sealed(hub, spec).status_code == 201
@@ -301,6 +314,11 @@ def test_a_site_never_sends_a_sealed_study_in_clear(ids: dict[str, Any]) -> None
     assert CANARY.encode() not in out.body and out.release == plain  # audit sees shapes
     assert out.sealed_to == ids["roster"].member("alice", "researcher").encryption_public(
         ).key_id
+    # refusals alone hide nothing (reasons come from the spec and the policy): in clear,
+    # so the hub can show the task refused
+    refused = plain.model_copy(update={"aggregates": ()})
+    out = seal_outgoing(_task(True), refused, release_body(refused), ids["roster"])
+    assert out.sealed_to is None and out.body == release_body(refused)
     for roster, task in ((None, _task(True)), (ids["roster"], _task(True, "mallory"))):
         failed = seal_outgoing(task, plain, body, roster)
         assert CANARY.encode() not in failed.body and failed.sealed_to is None

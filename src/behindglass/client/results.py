@@ -204,7 +204,8 @@ def open_results(received: StudyResults, key: EncryptionKey | None,
                              "EncryptionKey.load('researchers/NAME/keys/encryption.key')")
     opened = []
     for release in received.releases:
-        if release.sealed is None and (release.aggregates or release.refusals):
+        # refusals alone travel in clear (nothing to hide; the hub shows them): results never
+        if release.sealed is None and release.aggregates:
             raise SignatureError(f"the release of site {release.site!r} (task "
                                  f"{release.task_id}) is not sealed, but its study seals "
                                  "results: refusing results the hub could have written")

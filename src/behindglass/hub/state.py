@@ -372,7 +372,7 @@ class HubState(Registry):
         elif not release.aggregates and release.refusals:
             state = "refused"
         else:
-            state = "released"  # a sealed release too: the hub cannot tell what is inside
+            state = "released"  # a sealed one too: it may hold refusals the hub cannot see
         detail = release.error or (
             f"{len(release.refusals)} analysis(es) refused" if release.refusals else None
         ) or ("sealed for the researcher" if release.sealed is not None else None)
@@ -407,9 +407,11 @@ class HubState(Registry):
         return state, row["study_id"]
 
 def _check_sealed(spec: StudySpec, release: Release) -> None:
-    """A sealed study takes only sealed results (so the hub never stores them in clear),
-    and a study that does not seal takes none (the hub could not combine them)."""
-    if spec.seal_results and (release.aggregates or release.refusals):
+    """A sealed study takes only sealed results (so the hub never stores them in clear;
+    a release of refusals alone has none and travels in clear, so the hub can show the
+    task refused), and a study that does not seal takes none (the hub could not combine
+    them)."""
+    if spec.seal_results and release.aggregates:
         raise StateError(f"task {release.task_id} belongs to a study with sealed results; "
                          "this hub stores only sealed releases for it (is the site's "
                          "behindglass older than sealing?)", 422)

@@ -45,8 +45,10 @@ def seal_outgoing(task: Task, release: Release, body: bytes,
     cannot seal, a failed release that names the reason and carries no result."""
     if not task.study.seal_results or release.sealed is not None:
         return Outgoing(body, release)
-    if not release.aggregates and not release.refusals:
-        return Outgoing(body, release)  # nothing to hide: an error alone travels as it is
+    if not release.aggregates:
+        # no result to hide: an error or refusals alone (reasons built from the spec and the
+        # policy, never from data) travel as they are, so the hub can show the task refused
+        return Outgoing(body, release)
     try:
         if roster is None:
             raise SignatureError("this site has no roster (network.json and hub.pub in its "
