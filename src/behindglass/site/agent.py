@@ -13,18 +13,16 @@ Audit events, in order, for each task: ``task_received``, one ``decision`` per a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import signal
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from behindglass.core.canonical import canonical_json, digest
-from behindglass.core.errors import AuthError, EngineError, NetworkError, SignatureError
+from behindglass.core.canonical import digest
+from behindglass.core.errors import EngineError, SignatureError
 from behindglass.core.messages import Release, Task
 from behindglass.core.policy import (
     ApprovalRules,
@@ -45,21 +43,19 @@ from behindglass.site.execute import (
     Enforce,
     execute_task,
     installed,
-    summarize,
 )
 from behindglass.site.guard import SiteGuard
 from behindglass.site.home import SiteHome
-from behindglass.site.hublink import Backoff, HubLink, HubUnavailable, ReleaseConflict
+from behindglass.site.hublink import Backoff, HubLink, HubUnavailable
 from behindglass.site.memo import PopulationMemo, store_version
+from behindglass.site.outbox import HEAD_EVERY, Outbox, release_bytes
 from behindglass.site.policy_file import load_policy
-from behindglass.site.sealing import seal_outgoing
-from behindglass.site.signatures import NonceBook, TaskVerifier, sign_release
+from behindglass.site.signatures import NonceBook, TaskVerifier
 from behindglass.site.stewardship import Stewardship, refusal
 from behindglass.site.store_access import DataOpener, OnDemand, store_opener
 
 CACHED_STUDIES = 8  # studies whose iterative analyses keep their data sets between rounds
 STEWARD_POLL = 2.0  # seconds per long-poll while a steward's decision is awaited
-HEAD_EVERY = 10.0  # seconds between audit heads published after releases
 
 log = logging.getLogger("behindglass.site")
 
@@ -79,7 +75,7 @@ class _NoAudit:
         pass
 
 
-class SiteAgent:
+class SiteAgent(Outbox):
     """One site's agent. ``run()`` loops until :meth:`stop` (or SIGINT/SIGTERM)."""
 
     def __init__(self, *, hub_url: str, name: str, token: str,
@@ -312,7 +308,7 @@ class SiteAgent:
         if verdict != "run":
             return self._refuse_all(task, verdict)
         release = self._compute(task)
-        body = _body(release)
+        body = release_bytes(release)
         if self._steward is not None and self._steward.hold_if_sensitive(task, release, body):
             return None
         sent = self._emit(task, release, body)
@@ -332,44 +328,6 @@ class SiteAgent:
         if self._steward is not None:
             self._steward.finished(task, release)
         return sent
-
-    def _emit(self, task: Task, release: Release, body: bytes | None = None) -> Release:
-        """Audit the exact bytes, then send them."""
-        self._send_body(task, _body(release) if body is None else body, release)
-        return release
-
-    def _send_body(self, task: Task, body: bytes, release: Release | None = None) -> None:
-        if release is None:  # a held output, or a refusal made by the stewardship
-            release = Release.model_validate_json(body)
-        out = seal_outgoing(task, release, body,
-                            None if self._verifier is None else self._verifier.roster)
-        body, release = out.body, out.release  # the bytes sent; the audit lists the shapes
-        sent_digest = hashlib.sha256(body).hexdigest()
-        self._audit.append("release", {
-            "task_id": task.task_id, "study_id": task.study_id, "digest": sent_digest,
-            "bytes": len(body), "released": [summarize(a) for a in release.aggregates],
-            "refused": [r.analysis for r in release.refusals], "error": release.error,
-            **({"sealed_to": out.sealed_to} if out.sealed_to else {})})
-        log.info("task %s: releasing %d analysis(es), refusing %d; digest %s", task.task_id,
-                 len(release.aggregates), len(release.refusals), sent_digest[:16])
-        self._send(task, body, sent_digest)
-        self._publish_head(force=False)
-
-    def _publish_head(self, force: bool = True) -> None:
-        """Give the hub this log's head (after a release, at most every ``HEAD_EVERY``
-        seconds: a model fit's rounds follow each other fast); a failure is logged, the
-        next release retries."""
-        head = self._audit.head
-        if head is None or self._audit.next_seq == 0:
-            return
-        now = time.monotonic()
-        if not force and now - self._head_published < HEAD_EVERY:
-            return
-        self._head_published = now
-        try:
-            self._link.publish_audit_head(self._audit.next_seq - 1, head)
-        except NetworkError as exc:
-            log.warning("could not publish the audit head: %s", exc)
 
     def _compute(self, task: Task) -> Release:
         def decide(analysis: str, kind: str, decision: Decision, reason: str | None) -> None:
@@ -410,44 +368,5 @@ class SiteAgent:
         while len(self._caches) > CACHED_STUDIES:
             self._caches.popitem(last=False)
         return caches
-
-    def _send(self, task: Task, body: bytes, sent_digest: str) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                signature = (None if self.signer is None
-                             else sign_release(body, self.signer, self.name))
-                receipt = self._link.post_release(task.task_id, body, signature)
-            except HubUnavailable as exc:
-                delay = backoff.next()
-                log.warning("%s; resending release of %s in %.1f s", exc, task.task_id, delay)
-                if self._sleep(delay):
-                    # the hub re-offers the task when its lease runs out
-                    self._audit.append("release_abandoned", {"task_id": task.task_id,
-                                                             "digest": sent_digest})
-                    return
-                continue
-            except AuthError:
-                raise  # a revoked token stops the agent; the lease re-offers the task
-            except NetworkError as exc:  # 409 (already released) or a refusal by the hub
-                self._audit.append("release_rejected", {"task_id": task.task_id,
-                                                        "digest": sent_digest,
-                                                        "reason": str(exc)})
-                log.log(logging.WARNING if isinstance(exc, ReleaseConflict) else logging.ERROR,
-                        "%s", exc)
-                return
-            hub_digest = receipt.get("digest")
-            self._audit.append("release_acknowledged", {
-                "task_id": task.task_id, "digest": sent_digest, "hub_digest": hub_digest,
-                "state": receipt.get("state")})
-            if hub_digest != sent_digest:
-                log.error("task %s: hub recorded digest %s, the site sent %s", task.task_id,
-                          hub_digest, sent_digest)
-            return
-
-
-def _body(release: Release) -> bytes:
-    return canonical_json(release.model_dump(mode="json")).encode("utf-8")
-
 
 __all__ = ["Backoff", "SiteAgent"]
