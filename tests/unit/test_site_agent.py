@@ -95,12 +95,16 @@ class FakeLink:
         self.bodies: list[bytes] = []
         self.heads: list[tuple[int, str]] = []
         self.updates: list[tuple[str, str]] = []
+        self.signatures: list[str | None] = []  # of the heads and updates, in order
 
-    def publish_audit_head(self, seq: int, head: str) -> None:
+    def publish_audit_head(self, seq: int, head: str, signature: str | None = None) -> None:
         self.heads.append((seq, head))
+        self.signatures.append(signature)
 
-    def update_task(self, task_id: str, state: str, detail: str | None = None) -> None:
+    def update_task(self, task_id: str, state: str, detail: str | None = None,
+                    signature: str | None = None) -> None:
         self.updates.append((task_id, state))
+        self.signatures.append(signature)
 
     def post_release(self, task_id: str, body: bytes, signature: str | None = None) -> dict:
         self.bodies.append(body)

@@ -184,6 +184,17 @@ def release_payload(body: bytes) -> dict[str, Any]:
     return {"release_digest": hashlib.sha256(body).hexdigest()}
 
 
+def head_payload(site: str, head: AuditHead) -> dict[str, Any]:
+    """What a site signs when publishing its audit chain head: the head, bound to the site,
+    so the hub's copy proves what the site said its log held."""
+    return {"audit_head": {"site": site, "seq": head.seq, "head": head.head}}
+
+
+def update_payload(task_id: str, update: TaskUpdate) -> dict[str, Any]:
+    """What a site signs when it tells the hub a task waits for its steward or runs."""
+    return {"task_update": {"task_id": task_id, **update.model_dump(mode="json")}}
+
+
 def release_body(release: Release) -> bytes:
     """The canonical bytes of a release, as a site agent sends them; a reader of the hub's
     results recomputes them to check a site's signature."""

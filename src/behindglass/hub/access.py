@@ -88,6 +88,9 @@ class PublishedHead(BaseModel):
     seq: int
     head: str
     received: str
+    signature: dict[str, Any] | None = Field(
+        default=None, description="the site's detached signature over the head "
+        "(core.messages.head_payload), on a signed hub: the head is the site's word")
 
 
 class ShareRequest(BaseModel):

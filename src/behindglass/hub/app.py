@@ -279,9 +279,15 @@ async def release_task(task_id: str, release: Release, request: Request,
 @site_api.post("/tasks/{task_id}/state", status_code=204)
 def update_task(task_id: str, update: TaskUpdate, request: Request, who: auth.Site) -> Response:
     """A site says a task of its own waits for its steward's approval or an output review,
-    or runs (approved)."""
+    or runs (approved); signed by the site on a signed hub."""
+    hub, signing = _hub(request), _signing(request)
     try:
-        study_id = _hub(request).update_task(who.name, task_id, update)
+        if hub.task_site(task_id) == who.name and signing is not None:
+            signing.check_update(hub, request.headers.get(SIGNATURE_HEADER), task_id, update,
+                                 who.name)
+        study_id = hub.update_task(who.name, task_id, update)
+    except SignatureRefused as exc:
+        raise _refused(exc) from None
     except StateError as exc:
         raise _raise(exc) from None
     request.app.state.wakeups.notify([study_key(study_id)])
@@ -292,9 +298,16 @@ def update_task(task_id: str, update: TaskUpdate, request: Request, who: auth.Si
 
 @site_api.post("/audit/head", status_code=204)
 def publish_audit_head(head: AuditHead, request: Request, who: auth.Site) -> Response:
-    """A site publishes its audit chain head; the hub keeps every one it was sent."""
+    """A site publishes its audit chain head; the hub keeps every one it was sent, with the
+    site's signature over it on a signed hub."""
+    hub, signing, signature = _hub(request), _signing(request), None
     try:
-        _hub(request).record_audit_head(who.name, head)
+        if signing is not None:
+            signature = signing.check_head(hub, request.headers.get(SIGNATURE_HEADER), head,
+                                           who.name)
+        hub.record_audit_head(who.name, head, signature)
+    except SignatureRefused as exc:
+        raise _refused(exc) from None
     except StateError as exc:
         raise _raise(exc) from None
     _audit(request, "site_audit_head", {"site": who.name, "seq": head.seq, "head": head.head})

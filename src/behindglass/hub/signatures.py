@@ -1,5 +1,5 @@
 """The hub's half of signed messages: it checks the researcher's signature on a study and a
-site's on a release, and signs every task it hands out.
+site's on a release, a task state or an audit head, and signs every task it hands out.
 
 A hub started with a roster (``hub serve --roster network.json --signing-key hub/signing.key``)
 is a *signed* hub: it refuses any study or release that is unsigned, signed by a key that is
@@ -18,13 +18,17 @@ from typing import Any
 
 from behindglass.core.errors import SignatureError
 from behindglass.core.messages import (
+    AuditHead,
     Task,
+    TaskUpdate,
     attach,
     detach,
     from_header,
+    head_payload,
     release_payload,
     study_payload,
     task_payload,
+    update_payload,
 )
 from behindglass.core.signing import SigningKey, open_envelope, sign_envelope
 from behindglass.core.study import StudySpec
@@ -121,6 +125,23 @@ class HubSigning:
         what = f"release of task {task_id}"
         detached = self._open(header, release_payload(body), "site", site, what)
         self._use_nonce(hub, detached, "release", what)
+        return detached
+
+    def check_update(self, hub: HubState, header: str | None, task_id: str,
+                     update: TaskUpdate, site: str) -> dict[str, Any]:
+        """The site's signature over a task state it reports, verified, nonce recorded."""
+        what = f"state {update.state!r} of task {task_id}"
+        detached = self._open(header, update_payload(task_id, update), "site", site, what)
+        self._use_nonce(hub, detached, "task_update", what)
+        return detached
+
+    def check_head(self, hub: HubState, header: str | None, head: AuditHead,
+                   site: str) -> dict[str, Any]:
+        """The site's signature over an audit head it publishes, verified, nonce recorded:
+        the hub keeps it, so the head is the site's word, not the hub's."""
+        what = f"audit head {head.seq} of site {site!r}"
+        detached = self._open(header, head_payload(site, head), "site", site, what)
+        self._use_nonce(hub, detached, "audit_head", what)
         return detached
 
     # -- outgoing ----------------------------------------------------------------------

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS nonces (
     nonce TEXT PRIMARY KEY, kind TEXT NOT NULL, signer TEXT NOT NULL, used TEXT NOT NULL);
 """
 # schema 3 adds signatures (docs/identity.md, "Signed messages"); older files gain the columns
-ADDED_COLUMNS = (("studies", "signature TEXT"), ("releases", "signature TEXT"))
+ADDED_COLUMNS = (("studies", "signature TEXT"), ("releases", "signature TEXT"),
+                 ("audit_heads", "signature TEXT"))
 
 
 @dataclass(frozen=True)
@@ -342,9 +343,11 @@ class HubState(Registry):
                         (update.state, _now(), lease, update.detail, task_id))
         return str(row["study_id"])
 
-    def record_audit_head(self, site: str, head: AuditHead) -> None:
-        """Keep a site's published audit chain head. A second, different hash for the same
-        sequence number means the site's log was rewritten: refused, and kept as proof."""
+    def record_audit_head(self, site: str, head: AuditHead,
+                          signature: dict[str, Any] | None = None) -> None:
+        """Keep a site's published audit chain head, with its signature (detached, already
+        verified) on a signed hub. A second, different hash for the same sequence number
+        means the site's log was rewritten: refused, and kept as proof."""
         with self._write() as con:
             row = con.execute("SELECT head FROM audit_heads WHERE site = ? AND seq = ?",
                               (site, head.seq)).fetchone()
@@ -354,13 +357,15 @@ class HubState(Registry):
                         f"site {site!r} published a different audit head for entry {head.seq} "
                         f"than before ({row['head'][:16]}…): its audit log was rewritten", 409)
                 return
-            con.execute("INSERT INTO audit_heads VALUES (?, ?, ?, ?)",
-                        (site, head.seq, head.head, _now()))
+            con.execute("INSERT INTO audit_heads (site, seq, head, received, signature) "
+                        "VALUES (?, ?, ?, ?, ?)", (site, head.seq, head.head, _now(),
+                                                   None if signature is None
+                                                   else json.dumps(signature)))
 
     def audit_heads(self, site: str) -> list[dict[str, Any]]:
-        rows = self._read("SELECT seq, head, received FROM audit_heads WHERE site = ? "
-                          "ORDER BY seq", (site,))
-        return [dict(r) for r in rows]
+        rows = self._read("SELECT seq, head, received, signature FROM audit_heads "
+                          "WHERE site = ? ORDER BY seq", (site,))
+        return [{**dict(r), "signature": _loads(r["signature"])} for r in rows]
 
     def record_release(self, site: str, release: Release, body: bytes,
                        signature: dict[str, Any] | None = None) -> tuple[TaskState, str]:

@@ -152,7 +152,7 @@ class SiteAgent(Outbox):
                           memory=TableMemory(self.home.tables_path))
         steward = Stewardship(store=ApprovalStore(self.home.approvals_path),
                               policy=self.site_policy, link=self._link, audit=self._audit,
-                              site=self.name)
+                              site=self.name, signer=self.signer)
         return guard, steward
 
     # -- lifecycle ----------------------------------------------------------------------

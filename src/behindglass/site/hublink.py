@@ -16,8 +16,8 @@ import httpx
 from pydantic import ValidationError
 
 from behindglass.core.errors import AuthError, NetworkError
+from behindglass.core.messages import REFUSAL_HEADER, Task
 from behindglass.core.messages import SIGNATURE_HEADER as RELEASE_SIGNATURE_HEADER
-from behindglass.core.messages import Task
 from behindglass.core.tls import tls_context
 
 
@@ -52,6 +52,10 @@ def _detail(response: httpx.Response) -> str:
     return str(detail) if detail else response.reason_phrase
 
 
+def _signed(signature: str | None) -> dict[str, str]:
+    return {} if signature is None else {RELEASE_SIGNATURE_HEADER: signature}
+
+
 class HubLink:
     """HTTP client for the site endpoints of one hub."""
 
@@ -79,6 +83,9 @@ class HubLink:
         except httpx.TransportError as exc:
             raise HubUnavailable(f"hub {self.hub_url} unreachable: "
                                  f"{type(exc).__name__}: {exc}") from None
+        if response.headers.get(REFUSAL_HEADER) == "signature":  # not the token: keep going
+            raise NetworkError(f"hub {self.hub_url} refused this site's signature: "
+                               f"{_detail(response)}")
         if response.status_code in (401, 403):
             raise AuthError(f"hub {self.hub_url} refused this site's token: {_detail(response)}")
         if response.status_code >= 500 or response.status_code in (408, 429):
@@ -108,9 +115,7 @@ class HubLink:
                      signature: str | None = None) -> dict[str, Any]:
         """Send the exact bytes the audit log hashed, with the site's signature over them
         when it has a key; returns the hub's receipt."""
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers[RELEASE_SIGNATURE_HEADER] = signature
+        headers = {"Content-Type": "application/json", **_signed(signature)}
         response = self._request("POST", f"/tasks/{task_id}/release", content=body,
                                  headers=headers)
         if response.status_code == 409:
@@ -120,19 +125,24 @@ class HubLink:
                                f"({response.status_code}): {_detail(response)}")
         return response.json()
 
-    def update_task(self, task_id: str, state: str, detail: str | None = None) -> None:
-        """Tell the hub a task waits for the steward or a review, or runs (approved)."""
+    def update_task(self, task_id: str, state: str, detail: str | None = None,
+                    signature: str | None = None) -> None:
+        """Tell the hub a task waits for the steward or a review, or runs (approved);
+        ``signature``: this site's over the update (``update_payload``)."""
         response = self._request("POST", f"/tasks/{task_id}/state",
-                                 json={"state": state, "detail": detail})
+                                 json={"state": state, "detail": detail},
+                                 headers=_signed(signature))
         if response.status_code == 409:
             raise ReleaseConflict(f"task {task_id}: {_detail(response)}")
         if response.status_code != 204:
             raise NetworkError(f"hub rejected the state of task {task_id} "
                                f"({response.status_code}): {_detail(response)}")
 
-    def publish_audit_head(self, seq: int, head: str) -> None:
-        """Give the hub this site's audit chain head, so a later rewrite is provable."""
-        response = self._request("POST", "/audit/head", json={"seq": seq, "head": head})
+    def publish_audit_head(self, seq: int, head: str, signature: str | None = None) -> None:
+        """Give the hub this site's audit chain head, so a later rewrite is provable;
+        ``signature``: this site's over it (``head_payload``), which the hub keeps."""
+        response = self._request("POST", "/audit/head", json={"seq": seq, "head": head},
+                                 headers=_signed(signature))
         if response.status_code != 204:
             raise NetworkError(f"hub rejected this site's audit head "
                                f"({response.status_code}): {_detail(response)}")

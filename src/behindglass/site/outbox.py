@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from behindglass.core.canonical import canonical_json
 from behindglass.core.errors import AuthError, NetworkError
-from behindglass.core.messages import Release, Task
+from behindglass.core.messages import AuditHead, Release, Task, head_payload
 from behindglass.core.signing import SigningKey
 from behindglass.site.execute import summarize
 from behindglass.site.hublink import Backoff, HubLink, HubUnavailable, ReleaseConflict
 from behindglass.site.sealing import seal_outgoing
-from behindglass.site.signatures import TaskVerifier, sign_release
+from behindglass.site.signatures import TaskVerifier, sign_payload, sign_release
 
 if TYPE_CHECKING:
     from behindglass.governance.audit import AuditLog
@@ -80,8 +80,11 @@ class Outbox:
         if not force and now - self._head_published < HEAD_EVERY:
             return
         self._head_published = now
+        published = AuditHead(seq=self._audit.next_seq - 1, head=head)
+        signature = (None if self.signer is None else
+                     sign_payload(head_payload(self.name, published), self.signer, self.name))
         try:
-            self._link.publish_audit_head(self._audit.next_seq - 1, head)
+            self._link.publish_audit_head(published.seq, published.head, signature)
         except NetworkError as exc:
             log.warning("could not publish the audit head: %s", exc)
 

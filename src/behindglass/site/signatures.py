@@ -134,7 +134,14 @@ def sign_release(body: bytes, key: SigningKey, site: str,
     this site's signature over their SHA-256. Sign again for each attempt to post (a
     resend after the hub was down must not arrive expired); the body, and so the digest in
     the audit log, stays the same."""
-    return to_header(sign_envelope(release_payload(body), key, signer=site, now=now))
+    return sign_payload(release_payload(body), key, site, now)
+
+
+def sign_payload(payload: dict[str, Any], key: SigningKey, site: str,
+                 now: dt.datetime | None = None) -> str:
+    """The signature header value for a message this site sends (a release's digest, an
+    audit head, a task's state): detached, with a fresh nonce."""
+    return to_header(sign_envelope(payload, key, signer=site, now=now))
 
 
 class NonceBook:

@@ -25,11 +25,13 @@ from typing import Any, Literal
 
 from behindglass.core.canonical import canonical_json, digest
 from behindglass.core.errors import NetworkError
-from behindglass.core.messages import Refusal, Release, Task
+from behindglass.core.messages import Refusal, Release, Task, TaskUpdate, update_payload
 from behindglass.core.policy import SitePolicy
+from behindglass.core.signing import SigningKey
 from behindglass.governance.approvals import ApprovalStore, Request, can_finish
 from behindglass.governance.standing import automatic_approval, needs_review
 from behindglass.site.hublink import HubLink
+from behindglass.site.signatures import sign_payload
 
 log = logging.getLogger("behindglass.site")
 
@@ -47,6 +49,7 @@ class Stewardship:
     link: HubLink
     audit: Any
     site: str
+    signer: SigningKey | None = None  # signs what the site tells the hub of its tasks
 
     # -- round 0 and later rounds ------------------------------------------------------
     def admit(self, task: Task) -> Admit | str:
@@ -65,8 +68,8 @@ class Stewardship:
             if rule is not None:
                 request = self.store.approve(task.study_id, POLICY_STEWARD, rule=rule)
         if request.state == "pending":
-            self.link.update_task(task.task_id, "awaiting_approval",
-                                  f"waiting for the approval of site {self.site}'s steward")
+            self._tell(task, "awaiting_approval",
+                       f"waiting for the approval of site {self.site}'s steward")
             self.audit.append("approval_requested", {
                 "study_id": task.study_id, "task_id": task.task_id,
                 "researcher": task.researcher, "study_digest": study_digest})
@@ -96,8 +99,8 @@ class Stewardship:
             return False
         self.store.hold(task.task_id, task.study_id, body, kinds,
                         self.policy.approvals.reviewers)
-        self.link.update_task(task.task_id, "awaiting_review",
-                              f"output held for review by site {self.site}'s stewards")
+        self._tell(task, "awaiting_review",
+                   f"output held for review by site {self.site}'s stewards")
         self.audit.append("output_held", {"task_id": task.task_id, "study_id": task.study_id,
                                           "kinds": kinds, "reviewers":
                                           self.policy.approvals.reviewers})
@@ -116,8 +119,7 @@ class Stewardship:
         for request in self.store.approved_not_started():
             task = self.store.task(request.study_id)
             try:
-                self.link.update_task(task.task_id, "running",
-                                      f"approved at site {self.site}")
+                self._tell(task, "running", f"approved at site {self.site}")
             except NetworkError as exc:
                 log.warning("study %s approved, but the hub no longer waits for it: %s",
                             request.study_id, exc)
@@ -149,6 +151,15 @@ class Stewardship:
                                                     if k not in ("event", "audited")})
         if rows:
             self.store.mark_audited([int(r["id"]) for r in rows])
+
+    def _tell(self, task: Task, state: str, detail: str) -> None:
+        """Tell the hub the task's state, signed when the site has a key."""
+        signature = None
+        if self.signer is not None:
+            update = TaskUpdate(state=state, detail=detail)  # type: ignore[arg-type]
+            signature = sign_payload(update_payload(task.task_id, update), self.signer,
+                                     self.site)
+        self.link.update_task(task.task_id, state, detail, signature)
 
     def _refuse(self, task: Task, reason: str, send: Callable[[Task, bytes], None]) -> None:
         release = refusal(task, self.site, reason, None)
