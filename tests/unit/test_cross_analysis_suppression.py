@@ -31,17 +31,15 @@ from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.engine.site_store import SiteStore
 from behindglass.privacy import suppression
-from behindglass.privacy.linkage import Scoped, cross_relations, qualified, qualify
+from behindglass.privacy.linkage import Scoped, cross_relations, qualify
 from behindglass.privacy.protection import (
     CellRef,
-    Interval,
     Unprotectable,
-    derive_relations,
-    intervals,
 )
 from behindglass.privacy.suppression import enforce, enforce_release
 from behindglass.site.execute import execute_task
 from behindglass.site.scopes import by_members
+from tests.unit.attacker_support import attacker
 
 POLICY = DisclosurePolicy()  # min_cell 11
 CEL = Cohort.drug(1118084)
@@ -64,25 +62,6 @@ def contingency(cohort: str = "cel", rows: str = "index_year", cols: str = "coho
 def raw(data: SiteStore, spec: AnalysisSpec) -> SiteAggregate:
     site = SiteContext(data=data, cohorts=COHORTS, policy=POLICY)
     return get_analysis(spec.kind).local(site, spec)
-
-
-def attacker(raws: Sequence[SiteAggregate], released: Sequence[SiteAggregate]
-             ) -> dict[CellRef, Interval]:
-    """Every hidden cell's feasible interval, given every released count and every relation
-    the tables obey, within each analysis and between them (the analyses' structure is
-    public: the researcher wrote the requests)."""
-    relations, scoped, shown, hidden = [], [], {}, []
-    for pos, (before, after) in enumerate(zip(raws, released, strict=True)):
-        relations += qualified(derive_relations(before.tables, before.kind), pos)
-        scoped += [Scoped(pos, t) for t in before.tables if t.scope is not None]
-        for t in after.tables:
-            for c in t.cells:
-                ref = (qualify(pos, t.name), c.key)
-                if c.suppressed:
-                    hidden.append(ref)
-                else:
-                    shown[ref] = c.count
-    return intervals(relations + cross_relations(scoped), shown, hidden)
 
 
 def true_count(raws: Sequence[SiteAggregate], ref: CellRef) -> int | None:

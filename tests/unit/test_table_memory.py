@@ -12,7 +12,7 @@ at least min_cell wide.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,19 +27,16 @@ from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.engine.site_store import SiteStore
 from behindglass.privacy import suppression
-from behindglass.privacy.linkage import Prior, Scoped, cross_relations, qualified, qualify
+from behindglass.privacy.linkage import Prior, qualify
 from behindglass.privacy.protection import (
-    CellRef,
-    Interval,
     Unprotectable,
-    derive_relations,
-    intervals,
 )
 from behindglass.privacy.suppression import EARLIER, enforce_release
 from behindglass.privacy.table_memory import TableMemory
 from behindglass.site.execute import execute_task
 from behindglass.site.guard import SiteGuard
 from behindglass.site.scopes import by_members
+from tests.unit.attacker_support import attacker
 
 POLICY = SitePolicy()
 MIN_CELL = POLICY.disclosure.min_cell
@@ -65,19 +62,6 @@ def release(store: SiteStore, guard: SiteGuard, t: Task) -> tuple[SiteAggregate,
     (spec,) = t.study.analyses
     (raw,) = by_members([get_analysis(spec.kind).local(site, spec)], COHORTS, store.person_ids)
     return raw, released
-
-
-def attacker(raws: Sequence[SiteAggregate], released: Sequence[SiteAggregate]
-             ) -> dict[CellRef, Interval]:
-    relations, scoped, shown, hidden = [], [], {}, []
-    for pos, (before, after) in enumerate(zip(raws, released, strict=True)):
-        relations += qualified(derive_relations(before.tables, before.kind), pos)
-        scoped += [Scoped(pos, t) for t in before.tables if t.scope is not None]
-        for t in after.tables:
-            for c in t.cells:
-                ref = (qualify(pos, t.name), c.key)
-                (hidden.append(ref) if c.suppressed else shown.__setitem__(ref, c.count))
-    return intervals(relations + cross_relations(scoped), shown, hidden)
 
 
 @pytest.fixture(scope="module")
