@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from behindglass.core.messages import AuditHead, Release, Task, TaskState, TaskStatus, TaskUpdate
+from behindglass.core.messages import Release, Task, TaskState, TaskStatus, TaskUpdate
 from behindglass.core.sqlite_tx import apply_schema, immediate, open_wal
 from behindglass.core.study import StudySpec
+from behindglass.hub.proofs import Proofs
 from behindglass.hub.registry import Registry, StateError, _now
 from behindglass.hub.rounds import Fit, Lookup, advance_fit
 
 STATE_FILE = "hub.sqlite"
 SCHEMA_VERSION = 3
-NONCE_MEMORY_SECONDS = 86400.0
 TERMINAL: frozenset[str] = frozenset({"released", "refused", "failed"})
 
 SCHEMA = """
@@ -86,7 +86,7 @@ class StudyRow:
     signature: dict[str, Any] | None = None  # the researcher's, detached (signed network)
 
 
-class HubState(Registry):
+class HubState(Registry, Proofs):
     """All reads and writes of the hub's state file."""
 
     def __init__(self, state_dir: str | Path, lease_seconds: float = 600.0) -> None:
@@ -214,19 +214,6 @@ class HubState(Registry):
                           "IS NOT NULL", (study_id,))
         return {r["task_id"]: json.loads(r["signature"]) for r in rows}
 
-    def use_nonce(self, nonce: str, kind: str, signer: str) -> bool:
-        """Record a signed message's nonce; True if it was recorded before (a replay). Kept
-        durably, so a restart of the hub does not reopen the door to replays."""
-        # a signed message is refused once older than minutes; a day of memory is ample
-        forget = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=NONCE_MEMORY_SECONDS)
-                  ).isoformat(timespec="microseconds")
-        with self._write() as con:
-            con.execute("DELETE FROM nonces WHERE used < ?", (forget,))
-            if con.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
-                return True
-            con.execute("INSERT INTO nonces VALUES (?, ?, ?, ?)", (nonce, kind, signer, _now()))
-        return False
-
     def fits(self, study_id: str) -> dict[str, Fit]:
         """The iterative analyses of a study, by name."""
         rows = self._read("SELECT * FROM fits WHERE study_id = ?", (study_id,))
@@ -342,30 +329,6 @@ class HubState(Registry):
                         "WHERE task_id = ?",
                         (update.state, _now(), lease, update.detail, task_id))
         return str(row["study_id"])
-
-    def record_audit_head(self, site: str, head: AuditHead,
-                          signature: dict[str, Any] | None = None) -> None:
-        """Keep a site's published audit chain head, with its signature (detached, already
-        verified) on a signed hub. A second, different hash for the same sequence number
-        means the site's log was rewritten: refused, and kept as proof."""
-        with self._write() as con:
-            row = con.execute("SELECT head FROM audit_heads WHERE site = ? AND seq = ?",
-                              (site, head.seq)).fetchone()
-            if row is not None:
-                if row["head"] != head.head:
-                    raise StateError(
-                        f"site {site!r} published a different audit head for entry {head.seq} "
-                        f"than before ({row['head'][:16]}…): its audit log was rewritten", 409)
-                return
-            con.execute("INSERT INTO audit_heads (site, seq, head, received, signature) "
-                        "VALUES (?, ?, ?, ?, ?)", (site, head.seq, head.head, _now(),
-                                                   None if signature is None
-                                                   else json.dumps(signature)))
-
-    def audit_heads(self, site: str) -> list[dict[str, Any]]:
-        rows = self._read("SELECT seq, head, received, signature FROM audit_heads "
-                          "WHERE site = ? ORDER BY seq", (site,))
-        return [{**dict(r), "signature": _loads(r["signature"])} for r in rows]
 
     def record_release(self, site: str, release: Release, body: bytes,
                        signature: dict[str, Any] | None = None) -> tuple[TaskState, str]:
