@@ -215,11 +215,11 @@ def test_an_unprotectable_analysis_is_refused_and_the_others_protected_without_i
     real = suppression.complement
     calls = []
 
-    def stubborn(values, primary, relations, width, margins=(), fixed=()):  # type: ignore[no-untyped-def]
+    def stubborn(values, primary, relations, width, *rest, **more):  # type: ignore[no-untyped-def]
         calls.append(sorted({r[0] for r in values}))
         if any(r[0] == qualify(0, "sex") for r in primary):
             raise Unprotectable((qualify(0, "sex"), ("female",)))
-        return real(values, primary, relations, width, margins, fixed)
+        return real(values, primary, relations, width, *rest, **more)
 
     monkeypatch.setattr(suppression, "complement", stubborn)
     out = enforce_release([a, b], POLICY)

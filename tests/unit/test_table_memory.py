@@ -27,7 +27,7 @@ from behindglass.core.sitedata import SiteContext
 from behindglass.core.study import AnalysisSpec, StudySpec
 from behindglass.engine.site_store import SiteStore
 from behindglass.privacy import suppression
-from behindglass.privacy.linkage import Prior, qualify
+from behindglass.privacy.linkage import Prior, distinct, qualify
 from behindglass.privacy.protection import (
     Unprotectable,
 )
@@ -188,11 +188,11 @@ def test_an_earlier_cell_no_suppression_can_protect_refuses_only_its_persons(
     mine, other = scoped({"female": 30, "male": 70}), scoped({"female": 40, "male": 60}, "d")
     real = suppression.complement
 
-    def stubborn(values, primary, relations, width, margins=(), fixed=()):  # type: ignore[no-untyped-def]
+    def stubborn(values, primary, relations, width, *rest, **more):  # type: ignore[no-untyped-def]
         culprit = (qualify(-1, "sex"), ("female",))
         if culprit in primary and any(r[0] == qualify(0, "sex") for r in values):
             raise Unprotectable(culprit)
-        return real(values, primary, relations, width, margins, fixed)
+        return real(values, primary, relations, width, *rest, **more)
 
     monkeypatch.setattr(suppression, "complement", stubborn)
     out = enforce_release([mine, other], POLICY.disclosure,
@@ -200,3 +200,16 @@ def test_an_earlier_cell_no_suppression_can_protect_refuses_only_its_persons(
     assert isinstance(out[0], DisclosureError) and str(out[0]) == EARLIER
     assert "5" not in EARLIER and "female" not in EARLIER  # nothing about the cell or release
     assert isinstance(out[1], SiteAggregate)
+
+
+def test_an_earlier_table_asked_again_is_worked_on_once() -> None:
+    """The same characterization released twice, once with a cell shown: one copy is kept,
+    hiding only what both hid (a cell shown once is known)."""
+    first = scoped({"female": 5, "male": 95})
+    hid = {("sex", ("female",)), ("sex", ("male",))}
+    again = prior_of(first, {("sex", ("female",))})
+    (kept,) = distinct([prior_of(first, hid), again])
+    assert kept.hidden == {("sex", ("female",))}
+    assert sorted(t.name for t in kept.tables) == ["persons", "sex"]
+    other = scoped({"female": 6, "male": 95})  # other counts: another table
+    assert len(distinct([prior_of(first, hid), prior_of(other, hid)])) == 2

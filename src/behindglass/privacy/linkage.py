@@ -16,6 +16,7 @@ Cell references here are qualified by the aggregate's position in the release
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,34 @@ class Prior:
     kind: str
     tables: tuple[CountTable, ...]
     hidden: frozenset[tuple[str, tuple[str, ...]]]  # (table name, cell key)
+
+
+def distinct(prior: Sequence[Prior]) -> list[Prior]:
+    """``prior`` with each table kept once: a table with the same scope and the same counts
+    as one kept already (the same characterization asked again, every release's cohort
+    size) adds nothing an attacker does not know from the first, but its cells would each
+    be protected again. The copy kept hides only what every copy hid (a cell shown once is
+    known). A table's ties to its own release's other tables are kept by the scopes: they
+    count the same persons, so the cross relations hold them."""
+    first: dict[str, tuple[int, CountTable]] = {}
+    hidden: dict[str, set[tuple[str, ...]]] = {}
+    for i, p in enumerate(prior):
+        for t in p.tables:
+            assert t.scope is not None
+            key = json.dumps([t.scope.model_dump(mode="json"), list(t.dims),
+                              sorted([list(c.key), c.count] for c in t.cells)], sort_keys=True)
+            mine = {k for name, k in p.hidden if name == t.name}
+            if key in first:
+                hidden[key] &= mine
+            else:
+                first[key], hidden[key] = (i, t), mine
+    out = []
+    for i, p in enumerate(prior):
+        kept = {key: t for key, (j, t) in first.items() if j == i}
+        if kept:
+            out.append(Prior(p.label, p.kind, tuple(kept.values()), frozenset(
+                (t.name, k) for key, t in kept.items() for k in hidden[key])))
+    return out
 
 
 def qualify(position: int, table: str) -> str:

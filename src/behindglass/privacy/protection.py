@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
@@ -152,6 +152,27 @@ def derive_relations(tables: Sequence[CountTable], kind: str) -> list[Relation]:
     return found + (declared(by_name) if declared else [])
 
 
+def reachable(relations: Sequence[Relation], start: Iterable[CellRef],
+              among: Iterable[CellRef]) -> set[CellRef]:
+    """The cells of ``among`` tied to a cell of ``start`` by relations, through cells of
+    ``start`` and ``among`` only (every other cell is a known constant)."""
+    nodes = set(start) | set(among)
+    parent = {r: r for r in nodes}
+
+    def find(r: CellRef) -> CellRef:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for rel in relations:
+        refs = [r for r, _ in rel.terms if r in nodes]
+        for r in refs[1:]:
+            parent[find(r)] = find(refs[0])
+    roots = {find(r) for r in start}
+    return {r for r in among if find(r) in roots}
+
+
 # -- the attacker's linear program -----------------------------------------------------------
 class _System:
     """Relations with the shown counts fixed: one linear program per suppressed cell.
@@ -161,7 +182,7 @@ class _System:
 
     def __init__(self, relations: Sequence[Relation], shown: Mapping[CellRef, int],
                  hidden: Iterable[CellRef],
-                 cache: dict[tuple[object, ...], Interval] | None = None) -> None:
+                 cache: dict[tuple[object, ...], Any] | None = None) -> None:
         self.relations = relations
         self.shown = shown
         self.hidden = set(hidden)
@@ -205,27 +226,49 @@ class _System:
             return Interval(0.0, math.inf)
         key = (ref, frozenset(cells), exact)
         if key not in self.cache:
-            self.cache[key] = self._interval(ref, cells, rels, exact)
+            a, b, eq, col = self._program(cells, rels)
+            fast = _one_sum(a, b, eq)
+            self.cache[key] = fast if fast is not None else _solve(
+                a, b, eq, col[ref], exact, self._points(cells))
         return self.cache[key]
 
-    def _interval(self, ref: CellRef, cells: list[CellRef], rels: list[int],
-                  exact: bool) -> Interval:
-        col = {r: j for j, r in enumerate(cells)}
-        a = np.zeros((len(rels), len(cells)))
-        b = np.zeros(len(rels))
-        eq = np.zeros(len(rels), dtype=bool)
-        for row, i in enumerate(rels):
-            rel = self.relations[i]
-            eq[row] = rel.sense == "=="
-            for r, c in rel.terms:
-                if r in col:
-                    a[row, col[r]] += c
-                else:
-                    b[row] -= c * self.shown[r]
-        fast = _one_sum(a, b, eq)
-        if fast is not None:
-            return fast
-        return _solve(a, b, eq, col[ref], exact)
+    def wide(self, ref: CellRef, width: int, values: Mapping[CellRef, int]) -> bool:
+        """Whether two integral solutions of ``ref``'s program already known (the true
+        counts, and each optimum found so far) are ``width`` apart in ``ref``: then its
+        interval is at least that wide, without a program of its own."""
+        cells, rels = self.component(ref)
+        if not rels:
+            return True
+        j = cells.index(ref)
+        seen = [p[j] for p in self._points(cells)]
+        if all(r in values for r in cells):  # the truth is one solution
+            seen.append(values[ref])
+        return bool(seen) and max(seen) - min(seen) >= width - _EPS
+
+    def _points(self, cells: list[CellRef]) -> list[np.ndarray]:
+        found: list[np.ndarray] = self.cache.setdefault(("points", frozenset(cells)), [])
+        return found
+
+    def _program(self, cells: list[CellRef], rels: list[int]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[CellRef, int]]:
+        key = ("program", frozenset(cells))
+        if key not in self.cache:
+            col = {r: j for j, r in enumerate(cells)}
+            a = np.zeros((len(rels), len(cells)))
+            b = np.zeros(len(rels))
+            eq = np.zeros(len(rels), dtype=bool)
+            for row, i in enumerate(rels):
+                rel = self.relations[i]
+                eq[row] = rel.sense == "=="
+                for r, c in rel.terms:
+                    if r in col:
+                        a[row, col[r]] += c
+                    else:
+                        b[row] -= c * self.shown[r]
+            self.cache[key] = (a, b, eq, col)
+        program: tuple[np.ndarray, np.ndarray, np.ndarray, dict[CellRef, int]] = \
+            self.cache[key]
+        return program
 
 
 def _cap(relations: Sequence[Relation], containing: Iterable[int], hidden: set[CellRef],
@@ -255,7 +298,10 @@ def _one_sum(a: np.ndarray, b: np.ndarray, eq: np.ndarray) -> Interval | None:
     return Interval(0.0 if a.shape[1] > 1 else total, total)
 
 
-def _solve(a: np.ndarray, b: np.ndarray, eq: np.ndarray, j: int, exact: bool) -> Interval:
+def _solve(a: np.ndarray, b: np.ndarray, eq: np.ndarray, j: int, exact: bool,
+           points: list[np.ndarray] | None = None) -> Interval:
+    """``x_j``'s bounds; each integral optimum found is added to ``points`` (a solution
+    other cells' intervals can be read from)."""
     n = a.shape[1]
     a_eq, b_eq = (a[eq], b[eq]) if eq.any() else (None, None)
     a_ub, b_ub = (a[~eq], b[~eq]) if (~eq).any() else (None, None)
@@ -272,6 +318,8 @@ def _solve(a: np.ndarray, b: np.ndarray, eq: np.ndarray, j: int, exact: bool) ->
             raise DisclosureError("secondary suppression could not bound a suppressed cell "
                                   f"(solver: {res.message}); refused")
         bound = sign * res.fun
+        if points is not None and np.allclose(res.x, np.round(res.x), atol=_EPS):
+            points.append(np.round(res.x))
         # an integral optimal vertex is also the integer optimum; otherwise the integer
         # bound may be tighter than the relaxation's, and the attacker would use it
         if exact and not np.allclose(res.x, np.round(res.x), atol=_EPS):
@@ -301,8 +349,8 @@ def intervals(relations: Sequence[Relation], shown: Mapping[CellRef, int],
 # -- complementary suppression ---------------------------------------------------------------
 def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
                relations: Sequence[Relation], width: int,
-               margins: Iterable[CellRef] = (), fixed: Iterable[CellRef] = ()
-               ) -> set[CellRef]:
+               margins: Iterable[CellRef] = (), fixed: Iterable[CellRef] = (),
+               unknown: Iterable[CellRef] = ()) -> set[CellRef]:
     """Cells to suppress besides ``primary`` so that every primary cell is protected.
 
     ``values`` are the true counts of every cell the relations name. A candidate is a shown
@@ -311,22 +359,26 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
     cell pinned by two relations at once), the cheapest shown cell of every relation that
     pins a hidden cell is taken, so the next round can close the loop. One-cell margins
     (``margins``) come last, so the cohort size stays shown whenever other cells can do.
-    ``fixed`` cells were shown in an earlier release: they are never chosen.
+    ``fixed`` cells were shown in an earlier release: they are never chosen. ``unknown``
+    cells were hidden earlier to protect others: unknowns to the attacker, they need no
+    interval of their own.
     """
-    hidden = set(primary)
+    targets = sorted(set(primary))
+    hidden = set(targets) | set(unknown)
     # a relation that is not true helps no attacker; one over a cell suppressed before we
     # saw it (no value here) cannot be checked, and is kept
     relations = [r for r in relations if all(ref in values or ref in hidden for ref, _ in r.terms)
                  and (any(ref not in values for ref, _ in r.terms) or r.holds(values))]
     added: set[CellRef] = set()
     margin_set, fixed_set = set(margins), set(fixed)
-    cache: dict[tuple[object, ...], Interval] = {}
+    cache: dict[tuple[object, ...], Any] = {}
     # one primary cell at a time: suppressing more only widens every interval, so a cell
     # once protected stays protected while the next ones are worked on
     system = _System(relations, values, hidden, cache)
-    for p in sorted(hidden):
+    for p in targets:
         while True:
-            if system.cap(p, values) >= width and protected(system.interval(p), width):
+            if system.cap(p, values) >= width and (system.wide(p, width, values)
+                                                   or protected(system.interval(p), width)):
                 break
             extra = _next(p, system, values, relations, margin_set, fixed_set, cache)
             if not extra:
@@ -343,7 +395,7 @@ def complement(values: Mapping[CellRef, int], primary: Iterable[CellRef],
 
 def _next(p: CellRef, system: _System, values: Mapping[CellRef, int],
           relations: Sequence[Relation], margins: set[CellRef], fixed: set[CellRef],
-          cache: dict[tuple[object, ...], Interval]) -> set[CellRef]:
+          cache: dict[tuple[object, ...], Any]) -> set[CellRef]:
     """The next cells to suppress for ``p`` (none: nothing left that could help)."""
     _, rels = system.component(p)
     near = {r for i in rels for r, _ in relations[i].terms

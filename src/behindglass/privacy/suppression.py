@@ -39,6 +39,7 @@ from behindglass.privacy.linkage import (
     Prior,
     Scoped,
     cross_relations,
+    distinct,
     qualified,
     qualify,
     unqualify,
@@ -49,6 +50,7 @@ from behindglass.privacy.protection import (
     Unprotectable,
     complement,
     derive_relations,
+    reachable,
 )
 
 # the same words whichever earlier release and cell it is: naming either would point at it
@@ -87,6 +89,8 @@ def _hide(release: Sequence[tuple[int, SiteAggregate]], policy: DisclosurePolicy
     earlier = {(qualify(pos, name), key) for pos, p in prior for name, key in p.hidden}
     if not (primary or earlier) or not policy.secondary_suppression:
         return primary, set()
+    fixed = {(qualify(pos, t.name), c.key) for pos, p in prior for t in p.tables
+             for c in t.cells} - earlier
     values: dict[CellRef, int] = {}
     margins: set[CellRef] = set()
     relations: list[Relation] = []
@@ -103,10 +107,15 @@ def _hide(release: Sequence[tuple[int, SiteAggregate]], policy: DisclosurePolicy
                 scoped.append(Scoped(pos, t))
         relations += qualified(derive_relations(tables, kind), pos)
     relations += cross_relations(scoped)
-    fixed = {(qualify(pos, t.name), c.key) for pos, p in prior for t in p.tables
-             for c in t.cells} - earlier
-    return primary, complement(values, primary | earlier, relations, policy.min_cell,
-                               margins, fixed)
+    # an earlier hidden cell tied to nothing of this release (through unknowns) keeps the
+    # interval it was released with: a known count from here on, and not worked on again
+    earlier = reachable(relations, {r for r in values.keys() | primary
+                                    if unqualify(r[0])[0] >= 0}, earlier)
+    fixed |= {(qualify(pos, name), key) for pos, p in prior for name, key in p.hidden} - earlier
+    # of those, the small ones must stay protected; the rest were hidden to protect them
+    small = {r for r in earlier if values.get(r) is None or values[r] < policy.min_cell}
+    return primary, complement(values, primary | small, relations, policy.min_cell,
+                               margins, fixed, unknown=earlier - small)
 
 
 def _note(aggregate: SiteAggregate, pos: int, policy: DisclosurePolicy,
@@ -140,7 +149,7 @@ def enforce_release(aggregates: Sequence[SiteAggregate], policy: DisclosurePolic
     :mod:`.table_memory`), from the tables released before."""
     out: dict[int, SiteAggregate | DisclosureError] = {}
     live = list(enumerate(aggregates))
-    earlier = [(-1 - j, p) for j, p in enumerate(prior)]  # positions apart from the release
+    earlier = [(-1 - j, p) for j, p in enumerate(distinct(prior))]  # apart from the release
     while True:
         try:
             primary, added = _hide(live, policy, earlier)
