@@ -13,7 +13,6 @@ import json
 import shutil
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +48,17 @@ from behindglass.site.hublink import HubLink
 from behindglass.site.sealing import seal_outgoing
 from behindglass.site.signatures import sign_release
 from tests.unit.test_hub_api import study_json
-from tests.unit.test_signed_messages import API, SignedHub, claim, post_release, signed_study
+from tests.unit.test_signed_messages import (
+    API,
+    SignedHub,
+    claim,
+    hub,
+    post_release,
+    signed_study,
+)
 from tests.unit.test_site_agent import build_site
+
+__all__ = ["hub"]  # a fixture, shared with the signed-message tests
 
 CANARY = "CANARY-LABEL-5531"  # a released label: must never reach the hub in clear
 
@@ -65,16 +73,6 @@ def ids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "site-a": SigningKey.load(out / "sites/site-a/keys/signing.key"),
             "alice": SigningKey.load(out / "researchers/alice/keys/signing.key")}
     return {"out": out, "roster": made.roster, "keys": keys}
-
-
-@pytest.fixture
-def hub(tmp_path: Path, ids: dict[str, Any]) -> Iterator[SignedHub]:
-    from fastapi.testclient import TestClient
-
-    h = SignedHub(tmp_path / "state", ids)
-    with TestClient(h.app) as client:
-        h.client = client  # type: ignore[attr-defined]
-        yield h
 
 
 # -- the box ------------------------------------------------------------------------------

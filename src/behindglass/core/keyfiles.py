@@ -48,16 +48,37 @@ def read_key_file(path: str | Path, what: str) -> bytes:
                                ) from None
 
 
-class PublicKeyFile:
-    """A public key of one algorithm (``_type``), in and out of PEM, named by its key id."""
+class _KeyFile:
+    """What the public and the private key files share: one algorithm (``_type``), loaded
+    from a PEM file and checked to be of that algorithm."""
 
     __slots__ = ("_key",)
     _type: ClassVar[type]
     _algorithm: ClassVar[str]
-    _what: ClassVar[str] = "public key"
+    _what: ClassVar[str]
 
     def __init__(self, key: Any) -> None:
         self._key = key
+
+    @classmethod
+    def _checked(cls, key: object, source: str, half: str) -> Self:
+        if not isinstance(key, cls._type):
+            raise SignatureError(f"{source}: not an {cls._algorithm} {half} key "
+                                 f"(found {type(key).__name__})")
+        return cls(key)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        # from_pem: each kind's own (a public or a private PEM)
+        return cls.from_pem(read_key_file(path, cls._what),  # type: ignore[attr-defined, no-any-return]
+                            source=str(path))
+
+
+class PublicKeyFile(_KeyFile):
+    """A public key of one algorithm (``_type``), in and out of PEM, named by its key id."""
+
+    __slots__ = ()
+    _what: ClassVar[str] = "public key"
 
     @property
     def raw(self) -> bytes:
@@ -81,14 +102,7 @@ class PublicKeyFile:
             key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise SignatureError(f"{source}: not a PEM public key") from None
-        if not isinstance(key, cls._type):
-            raise SignatureError(f"{source}: not an {cls._algorithm} public key "
-                                 f"(found {type(key).__name__})")
-        return cls(key)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        return cls.from_pem(read_key_file(path, cls._what), source=str(path))
+        return cls._checked(key, source, "public")
 
     def save(self, path: str | Path) -> Path:
         return write_atomic(path, self.to_pem().encode("ascii"), 0o644)
@@ -103,17 +117,12 @@ class PublicKeyFile:
         return f"{type(self).__name__}({self.key_id})"
 
 
-class PrivateKeyFile:
+class PrivateKeyFile(_KeyFile):
     """A private key of one algorithm; its public half is a ``_public``."""
 
-    __slots__ = ("_key",)
-    _type: ClassVar[type]
-    _algorithm: ClassVar[str]
+    __slots__ = ()
     _public: ClassVar[type[PublicKeyFile]]
     _what: ClassVar[str] = "private key"
-
-    def __init__(self, key: Any) -> None:
-        self._key = key
 
     def public(self) -> Any:
         return self._public(self._key.public_key())
@@ -138,14 +147,7 @@ class PrivateKeyFile:
                                  ) from None
         except (ValueError, UnsupportedAlgorithm):
             raise SignatureError(f"{source}: not a PEM private key") from None
-        if not isinstance(key, cls._type):
-            raise SignatureError(f"{source}: not an {cls._algorithm} private key "
-                                 f"(found {type(key).__name__})")
-        return cls(key)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        return cls.from_pem(read_key_file(path, cls._what), source=str(path))
+        return cls._checked(key, source, "private")
 
     def save(self, path: str | Path) -> Path:
         return write_atomic(path, self.to_pem(), 0o600)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from behindglass.core.canonical import canonical_json
@@ -43,9 +44,7 @@ class Outbox:
     _audit: AuditLog
     _verifier: TaskVerifier | None
     _head_published: float
-
-    def _sleep(self, seconds: float) -> bool:
-        raise NotImplementedError
+    _sleep: Callable[[float], bool]  # True when the agent was told to stop meanwhile
 
     def _emit(self, task: Task, release: Release, body: bytes | None = None) -> Release:
         """Audit the exact bytes, then send them."""
