@@ -19,11 +19,11 @@ import hmac
 import os
 import re
 import stat
-import tempfile
 import warnings
 from pathlib import Path
 
 from behindglass.core.errors import DeidError
+from behindglass.core.keyfiles import write_atomic
 
 #: 256 bits: the HMAC-SHA256 block-level security; shorter keys weaken every pseudonym.
 MIN_SECRET_BYTES = 32
@@ -101,19 +101,8 @@ class SiteSecret:
                 f"{target}: a secret already exists; replacing it would break linkage with "
                 "every earlier load (pass overwrite=True if that is really intended)"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
         key = os.urandom(MIN_SECRET_BYTES)
-        fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=target.parent)  # mkstemp: mode 600
-        try:
-            os.chmod(tmp, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key.hex().encode("ascii") + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, key.hex().encode("ascii") + b"\n", 0o600)
         return cls(key)
 
 

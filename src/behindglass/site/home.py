@@ -25,11 +25,11 @@ steward's commands use it.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from behindglass.core.errors import PolicyError
+from behindglass.core.keyfiles import write_atomic
 
 POLICY = "policy.toml"
 LEDGER_KEY_BYTES = 32
@@ -122,11 +122,4 @@ class SiteHome:
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Write then rename, so a crash leaves no half-written key or policy."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, data, mode)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from behindglass.core.errors import SignatureError
+from behindglass.core.keyfiles import write_atomic
 from behindglass.core.messages import (
     SIGNATURE_HEADER,
     Task,
@@ -175,14 +176,9 @@ class NonceBook:
         self._rewrite()
 
     def _rewrite(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for nonce, when in self._seen.items():
-                f.write(json.dumps({"nonce": nonce, "seen": when}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        lines = "".join(json.dumps({"nonce": nonce, "seen": when}) + "\n"
+                        for nonce, when in self._seen.items())
+        write_atomic(self.path, lines.encode("utf-8"), 0o644)
 
     def __call__(self, nonce: str) -> bool:
         with self._lock:
